@@ -1,0 +1,146 @@
+"""Command line: ``python -m lecture_utils <command> …``.
+
+Commands
+--------
+generate   evaluate a design (LHS / random / given points) into a resumable store
+dataset    (re)build a shipped data set from its recipe (train, holdout); resumes
+status     summary of a store
+compact    merge a store's chunk files into one
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _executor(args: argparse.Namespace):  # noqa: ANN202
+    if getattr(args, "scheduler", None):
+        from distributed import Client
+
+        return Client(args.scheduler)
+    return None
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from . import alps, data, design
+
+    if args.design == "points":
+        if not args.points:
+            raise SystemExit("--design points needs --points FILE.csv with columns "
+                             f"{', '.join(alps.PARAMETERS)}")
+        df = pd.read_csv(args.points)
+        missing = [p for p in alps.PARAMETERS if p not in df.columns]
+        if missing:
+            raise SystemExit(f"{args.points} lacks columns {missing}")
+        pts = df[list(alps.PARAMETERS)].to_numpy(dtype=float)
+        meta = {"design": "points", "points_file": str(args.points)}
+    else:
+        if args.n is None:
+            raise SystemExit("--n is required for designs lhs and random")
+        pts = design.make(args.design, args.n, args.seed)
+        meta = {"design": args.design, "seed": args.seed}
+    client = _executor(args)
+    try:
+        store = data.generate(args.out, pts, args.integrator, origins=args.design, meta=meta,
+                              resume=args.resume, executor=client, workers=args.workers,
+                              chunk_size=args.chunk_size, progress=not args.no_progress)
+    finally:
+        if client is not None:
+            client.close()
+    print(json.dumps(store.summary(), indent=2))
+    return 0
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from . import datasets
+
+    stages = tuple(args.stage) if args.stage else datasets.STAGES
+    client = _executor(args)
+    try:
+        summary = datasets.build(args.name, stages, workdir=args.workdir, workers=args.workers,
+                                 executor=client, progress=not args.no_progress,
+                                 partial=args.partial)
+    finally:
+        if client is not None:
+            client.close()
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from . import data
+
+    print(json.dumps(data.Store.open(args.store).summary(), indent=2))
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from . import data
+
+    store = data.Store.open(args.store)
+    print(data.compact(store))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import alps, design
+
+    p = argparse.ArgumentParser(prog="python -m lecture_utils", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def parallel(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--workers", type=int, default=None,
+                        help="local worker processes (default: all cores)")
+        sp.add_argument("--scheduler", default=None,
+                        help="address of a dask.distributed scheduler (instead of local workers)")
+        sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    g = sub.add_parser("generate", help="evaluate a design into a resumable store")
+    g.add_argument("--design", choices=(*design.DESIGNS, "points"), default="lhs")
+    g.add_argument("--n", type=int, default=None, help="number of points (lhs, random)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--points", type=Path, default=None, help="CSV of points (design 'points')")
+    g.add_argument("--integrator", choices=alps.INTEGRATORS, default="exact")
+    g.add_argument("--out", type=Path, required=True, help="store directory")
+    g.add_argument("--resume", action="store_true", help="continue an existing store")
+    g.add_argument("--chunk-size", type=int, default=None)
+    parallel(g)
+    g.set_defaults(func=cmd_generate)
+
+    from .datasets import DEFAULT_WORKDIR, RECIPES, STAGES
+
+    d = sub.add_parser("dataset", help="(re)build a shipped data set from its recipe")
+    d.add_argument("name", choices=sorted(RECIPES))
+    d.add_argument("--stage", action="append", choices=STAGES,
+                   help="run only these stages (repeatable; default: all)")
+    d.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    d.add_argument("--partial", action="store_true",
+                   help="export even if the exact stage is unfinished (marked in provenance)")
+    parallel(d)
+    d.set_defaults(func=cmd_dataset)
+
+    s = sub.add_parser("status", help="summary of a store")
+    s.add_argument("store", type=Path)
+    s.set_defaults(func=cmd_status)
+
+    c = sub.add_parser("compact", help="merge a store's chunk files")
+    c.add_argument("store", type=Path)
+    c.set_defaults(func=cmd_compact)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    np.seterr(all="warn")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

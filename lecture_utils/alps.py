@@ -1,0 +1,356 @@
+"""The axion-like particle (ALP) fit: parameter space and the exact χ² from ALPaca.
+
+This is the *expensive model* of the course. Everything downstream (engine, data, surrogates)
+treats :func:`chi2` as the ground truth.
+
+Parameters (order fixed by :data:`PARAMETERS`)
+------------------------------------------------
+``fa``
+    the ALP decay constant f_a in GeV;
+``cqL33, cuR, cdR, clL33, ceR``
+    dimensionless ALP–fermion couplings at the scale Λ = 4π f_a in ALPaca's ``derivative_above``
+    basis: c_qL and c_lL only in their (3,3) entry, c_uR, c_dR and c_eR flavour-universal
+    (proportional to the unit matrix).
+
+The ALP mass is m_a = :data:`MA_GEV` = 2 GeV. The couplings are run from 4π f_a to m_a
+(``match_run(m_a, 'VA_below')``) and the χ² is ALPaca's sector ``'all'``.
+
+Two fidelities:
+
+``integrator="exact"``
+    ALPaca's numerical renormalisation-group evolution (``scipy``; ≈ 2.5–3.5 s per point);
+``integrator="leadinglog"``
+    the leading-logarithm approximation (≈ 0.1–0.2 s per point), good for steering where
+    to look, not a substitute for exact values.
+
+Determinism convention
+----------------------
+ALPaca estimates several theory uncertainties with flavio by drawing random numbers from numpy's
+*global* generator the first time each observable is used in a process, and caches the result. Left
+alone, the same point gives χ² values differing by up to ~2 between processes. Before the first
+evaluation in every process this module clears that cache and primes it observable by observable,
+each draw seeded with :data:`THEORY_UNCERTAINTY_SEED` (so neither call order nor hash seed
+matters), restoring the caller's global RNG state afterwards. χ² is then a pure function of the
+point; :func:`convention` describes this for provenance records.
+
+A second source of randomness: ALP three-body decay widths (a → 3π, …, which enter the ALP lifetime and
+hence the probability that it escapes the detector) are VEGAS Monte-Carlo integrals drawing from
+gvar's generator, seeded once at import. Each result would then depend on how many integrals ran
+before it. We wrap ALPaca's two three-body integrators so that gvar's generator is reseeded with
+:data:`VEGAS_SEED` before every integral (and restored after): each width becomes a deterministic
+— and smooth — function of its inputs (common random numbers). The physics is unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+PARAMETERS: tuple[str, ...] = ("fa", "cqL33", "cuR", "cdR", "clL33", "ceR")
+"""Names of the six fit parameters, in the column order every array uses."""
+
+UNITS: dict[str, str] = {"fa": "GeV", "cqL33": "", "cuR": "", "cdR": "", "clL33": "", "ceR": ""}
+"""Units of each parameter ("" = dimensionless)."""
+
+LABELS: dict[str, str] = {
+    "fa": r"$f_a$ [GeV]",
+    "cqL33": r"$c_{q_L}^{33}$",
+    "cuR": r"$c_{u_R}$",
+    "cdR": r"$c_{d_R}$",
+    "clL33": r"$c_{\ell_L}^{33}$",
+    "ceR": r"$c_{e_R}$",
+}
+"""LaTeX labels for plots."""
+
+MA_GEV: float = 2.0
+"""ALP mass m_a in GeV."""
+
+SECTOR: str = "all"
+"""ALPaca sector whose total χ² is fitted."""
+
+THEORY_UNCERTAINTY_SEED: int = 20260425
+"""Seed of numpy's global RNG for each observable's theory-uncertainty draw (see module doc)."""
+
+VEGAS_SEED: int = 12345
+"""Seed of gvar's generator before *each* VEGAS three-body integral (ALPaca's default seed)."""
+
+Integrator = Literal["exact", "leadinglog"]
+_ALPACA_INTEGRATOR: dict[str, str] = {"exact": "scipy", "leadinglog": "leadinglog"}
+INTEGRATORS: tuple[str, ...] = tuple(_ALPACA_INTEGRATOR)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Box of the parameter space the data sets cover and the surrogates are trusted in.
+
+    ``fa_gev`` is sampled log-uniformly, couplings uniformly.
+
+    Choice (justified): the reference tutorial covered f_a ∈ [9.9×10⁵, 3.3×10⁷] GeV with couplings in
+    about [−3.5, 3.2]. Below ~10⁶ GeV the χ² explodes (10⁹–10²²), so nothing is gained there. We
+    extend the upper edge of f_a to 5×10⁷ GeV (log10 f_a = 7.70) so that a prior centred at the
+    tutorial's log10 f_a = 7.5 ± 0.2 no longer sits on the edge of the data; beyond it all couplings
+    over f_a are small and the χ² is the Standard-Model-like plateau. Couplings are symmetric,
+    [−3.5, 3.5], covering the tutorial's range.
+    """
+
+    fa_gev: tuple[float, float] = (1.0e6, 5.0e7)
+    coupling: tuple[float, float] = (-3.5, 3.5)
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """Physical bounds, shape (6, 2): [lower, upper] per parameter in :data:`PARAMETERS` order."""
+        return np.array([self.fa_gev] + [self.coupling] * (len(PARAMETERS) - 1), dtype=float)
+
+    @property
+    def unit_bounds(self) -> np.ndarray:
+        """Bounds in the sampling coordinates (log10 f_a, couplings), shape (6, 2)."""
+        b = self.bounds.copy()
+        b[0] = np.log10(b[0])
+        return b
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """Map points of the unit hypercube, shape (n, 6), to physical parameters, shape (n, 6)."""
+        u = np.asarray(u, dtype=float)
+        lo, hi = self.unit_bounds.T
+        x = lo + u * (hi - lo)
+        x[:, 0] = 10.0 ** x[:, 0]
+        return x
+
+    def to_unit(self, points: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`from_unit`."""
+        x = np.array(points, dtype=float, copy=True)
+        x[:, 0] = np.log10(x[:, 0])
+        lo, hi = self.unit_bounds.T
+        return (x - lo) / (hi - lo)
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """Boolean mask, shape (n,), of the points inside the box (edges included)."""
+        p = np.atleast_2d(np.asarray(points, dtype=float))
+        lo, hi = self.bounds.T
+        return np.all((p >= lo) & (p <= hi), axis=1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fa_gev": list(self.fa_gev), "coupling": list(self.coupling),
+                "fa_sampling": "log-uniform", "coupling_sampling": "uniform"}
+
+
+DOMAIN = Domain()
+"""The course's parameter domain."""
+
+SM_LIKE_POINT: np.ndarray = np.array([1.0e7, 0.0, 0.0, 0.0, 0.0, 0.0])
+"""A Standard-Model-like reference point: all couplings zero (f_a is then irrelevant)."""
+
+
+# --------------------------------------------------------------------------------------------
+# input validation
+# --------------------------------------------------------------------------------------------
+def validate_points(points: Any, *, allow_extrapolation: bool = False,
+                    domain: Domain = DOMAIN) -> np.ndarray:
+    """Check and convert ``points`` to a float array of shape (n, 6).
+
+    A single point of shape (6,) is accepted and returned as (1, 6). Raises :class:`ValueError`
+    naming the offending parameter for NaN/inf values, f_a ≤ 0, a wrong number of columns, or
+    (unless ``allow_extrapolation``) values outside ``domain``.
+    """
+    try:
+        arr = np.array(points, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"points must be numeric, shape (n, {len(PARAMETERS)}): {exc}") from None
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != len(PARAMETERS):
+        raise ValueError(
+            f"points must have shape (n, {len(PARAMETERS)}) with columns {PARAMETERS}; "
+            f"got shape {np.shape(points)}")
+    if arr.shape[0] == 0:
+        raise ValueError("points is empty: need at least one point")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        col = int(np.argwhere(bad)[0, 1])
+        raise ValueError(f"parameter {PARAMETERS[col]!r} has non-finite values (NaN or inf) in "
+                         f"{int(bad[:, col].sum())} point(s)")
+    if (arr[:, 0] <= 0).any():
+        raise ValueError("parameter 'fa' (f_a in GeV) must be > 0")
+    if not allow_extrapolation:
+        lo, hi = domain.bounds.T
+        outside = (arr < lo) | (arr > hi)
+        if outside.any():
+            col = int(np.argwhere(outside)[0, 1])
+            raise ValueError(
+                f"parameter {PARAMETERS[col]!r} outside the domain [{lo[col]:g}, {hi[col]:g}] in "
+                f"{int(outside[:, col].sum())} point(s); pass allow_extrapolation=True to evaluate "
+                "anyway")
+    return arr
+
+
+def _check_integrator(integrator: str) -> str:
+    if integrator not in _ALPACA_INTEGRATOR:
+        raise ValueError(f"unknown integrator {integrator!r}; choose one of {INTEGRATORS}")
+    return _ALPACA_INTEGRATOR[integrator]
+
+
+# --------------------------------------------------------------------------------------------
+# ALPaca access (lazy: importing ALPaca takes ~10 s)
+# --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence ALPaca/flavio's warnings and prints during a call (they are not actionable here)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            yield
+
+
+def _reseeded(fn: Any) -> Any:
+    """Wrap a VEGAS integration so that it always starts from gvar's generator seeded identically."""
+    import gvar
+
+    if getattr(fn, "_lecture_utils_reseeded", False):
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        saved = gvar.RNG
+        gvar.ranseed(VEGAS_SEED)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gvar.RNG = saved
+
+    wrapper._lecture_utils_reseeded = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+@functools.cache
+def _alpaca() -> Any:
+    """Import ALPaca once, make its random draws deterministic (see module doc)."""
+    with _quiet():
+        import alpaca
+        import alpaca.statistics  # noqa: F401
+        from alpaca.decays.alp_decays import threebody_decay
+        from alpaca.experimental_data import theoretical_predictions as tp
+        from alpaca.sectors import default_sectors
+
+        for name in ("decay3body", "decay3body_spheric"):
+            setattr(threebody_decay, name, _reseeded(getattr(threebody_decay, name)))
+
+        sector = default_sectors[SECTOR]
+        state = np.random.get_state()
+        try:
+            tp.get_th_uncert.cache_clear()
+            for obs in sorted(sector.observables, key=repr):
+                np.random.seed(THEORY_UNCERTAINTY_SEED)
+                tp.get_th_uncert(obs)
+        finally:
+            np.random.set_state(state)
+    return alpaca
+
+
+def alpaca_version() -> str:
+    """Installed version of ALPaca (``alpaca-ALPs``)."""
+    from importlib.metadata import version
+
+    return version("alpaca-ALPs")
+
+
+def convention() -> dict[str, Any]:
+    """Description of how χ² is computed, for provenance records."""
+    return {
+        "alpaca_version": alpaca_version(),
+        "sector": SECTOR,
+        "ma_gev": MA_GEV,
+        "basis_in": "derivative_above at scale 4*pi*fa",
+        "basis_out": "VA_below at ma",
+        "theory_uncertainty": (
+            "alpaca get_th_uncert cache cleared, then primed per observable of the sector (sorted by "
+            f"repr) with numpy.random.seed({THEORY_UNCERTAINTY_SEED}) before each draw"),
+        "vegas": f"gvar.ranseed({VEGAS_SEED}) before every three-body VEGAS integral",
+        "integrators": dict(_ALPACA_INTEGRATOR),
+    }
+
+
+def couplings_high(point: np.ndarray) -> Any:
+    """ALPaca ``ALPcouplings`` at Λ = 4π f_a for one point of shape (6,)."""
+    alpaca = _alpaca()
+    fa, cq, cu, cd, cl, ce = (float(v) for v in point)
+    with _quiet():
+        return alpaca.ALPcouplings(
+            {"cqL": np.diag([0.0, 0.0, cq]), "cuR": cu, "cdR": cd,
+             "clL": np.diag([0.0, 0.0, cl]), "ceR": ce},
+            scale=4.0 * np.pi * fa, basis="derivative_above")
+
+
+def couplings_low(point: np.ndarray, integrator: Integrator = "exact") -> Any:
+    """ALPaca ``ALPcouplings`` run to m_a in the ``VA_below`` basis for one point of shape (6,)."""
+    alp_integrator = _check_integrator(integrator)
+    high = couplings_high(point)
+    with _quiet():
+        low = high.match_run(MA_GEV, "VA_below", integrator=alp_integrator)
+    # ALPaca memoises match_run on the instance; drop it so long runs do not accumulate memory.
+    type(high)._match_run.cache_clear()
+    return low
+
+
+def _chi2_list(points: np.ndarray, integrator: Integrator) -> Any:
+    alpaca = _alpaca()
+    from alpaca.sectors import default_sectors
+
+    low = [couplings_low(p, integrator) for p in points]
+    with _quiet():
+        return alpaca.statistics.get_chi2(
+            default_sectors[SECTOR], MA_GEV, np.array(low, dtype=object), points[:, 0].copy(),
+            integrator="no_rge")[0]
+
+
+def chi2(points: Any, integrator: Integrator = "exact", *,
+         allow_extrapolation: bool = False) -> np.ndarray:
+    """Total χ² of ALPaca's ``'all'`` sector at m_a = 2 GeV.
+
+    Parameters
+    ----------
+    points : array, shape (n, 6) (or (6,) for one point)
+        Parameters in :data:`PARAMETERS` order; f_a in GeV.
+    integrator : "exact" or "leadinglog"
+        Renormalisation-group running from 4π f_a to m_a.
+    allow_extrapolation : bool
+        Evaluate points outside :data:`DOMAIN` instead of raising.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        χ² (dimensionless). A pure function of the point (see the module's determinism convention).
+    """
+    _check_integrator(integrator)
+    arr = validate_points(points, allow_extrapolation=allow_extrapolation)
+    return np.asarray(_chi2_list(arr, integrator).chi2_tot(), dtype=float).reshape(-1)
+
+
+def chi2_breakdown(point: Any, integrator: Integrator = "exact", *,
+                   allow_extrapolation: bool = False) -> pd.DataFrame:
+    """Per-measurement χ² contributions at one point.
+
+    Returns a DataFrame with one row per measurement that enters the fit at m_a (dof > 0), sorted by
+    decreasing contribution, with columns ``observable``, ``experiment``, ``chi2``, ``dof``. The
+    ``chi2`` column sums to :func:`chi2` at the same point.
+    """
+    arr = validate_points(point, allow_extrapolation=allow_extrapolation)
+    if arr.shape[0] != 1:
+        raise ValueError(f"chi2_breakdown takes one point, got {arr.shape[0]}")
+    result = _chi2_list(arr, integrator)
+    rows = []
+    for (obs, experiment), value in result.chi2_dict.items():
+        dof = int(np.asarray(result.dofs_dict[(obs, experiment)]).reshape(-1)[0])
+        c = float(np.nan_to_num(np.asarray(value, dtype=float).reshape(-1)[0]))
+        if dof > 0:
+            rows.append({"observable": obs if isinstance(obs, str) else str(obs),
+                         "experiment": experiment, "chi2": c, "dof": dof})
+    df = pd.DataFrame(rows, columns=["observable", "experiment", "chi2", "dof"])
+    return df.sort_values("chi2", ascending=False, ignore_index=True)
