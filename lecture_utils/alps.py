@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -330,7 +331,24 @@ def chi2(points: Any, integrator: Integrator = "exact", *,
     """
     _check_integrator(integrator)
     arr = validate_points(points, allow_extrapolation=allow_extrapolation)
-    return np.asarray(_chi2_list(arr, integrator).chi2_tot(), dtype=float).reshape(-1)
+    return _total(_chi2_list(arr, integrator), len(arr))
+
+
+def _total(result: Any, n: int) -> np.ndarray:
+    """Sum of the per-measurement χ², shape (n,), independent of summation order.
+
+    ALPaca's own ``chi2_tot`` sums in the iteration order of a hash-ordered set, so totals differ in
+    the last bits between processes. We sum the same terms (NaN terms count as zero, as ALPaca's
+    ``nansum`` does) with ``math.fsum``, which is correctly rounded whatever the order.
+    """
+    terms = np.array([np.broadcast_to(np.asarray(v, dtype=float), (n,))
+                      for v in result.chi2_dict.values()]).reshape(-1, n)
+    terms = np.where(np.isnan(terms), 0.0, terms)
+    out = np.empty(n)
+    for j in range(n):
+        col = terms[:, j]
+        out[j] = np.inf if np.isinf(col).any() else math.fsum(col)
+    return out
 
 
 def chi2_breakdown(point: Any, integrator: Integrator = "exact", *,

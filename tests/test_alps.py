@@ -1,0 +1,147 @@
+"""The ALP parameter space and the ALPaca χ² (contract of the engine issue)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from lecture_utils import alps
+
+# two points inside the region of interest and one Standard-Model-like point
+POINTS = np.array([
+    [1.0e7, 1.0, 0.5, -0.3, 0.2, 0.1],
+    [5.0e6, -0.8, 1.2, 0.4, -1.0, 0.6],
+    alps.SM_LIKE_POINT,
+])
+
+
+def test_contract_names() -> None:
+    assert alps.PARAMETERS == ("fa", "cqL33", "cuR", "cdR", "clL33", "ceR")
+    assert alps.MA_GEV == 2.0
+    assert set(alps.INTEGRATORS) == {"exact", "leadinglog"}
+    assert alps.DOMAIN.bounds.shape == (6, 2)
+    assert set(alps.UNITS) == set(alps.PARAMETERS)
+
+
+def test_domain_unit_roundtrip() -> None:
+    u = np.random.default_rng(0).random((50, 6))
+    x = alps.DOMAIN.from_unit(u)
+    assert alps.DOMAIN.contains(x).all()
+    np.testing.assert_allclose(alps.DOMAIN.to_unit(x), u, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("points", "match"),
+    [
+        (np.array([[np.nan, 0, 0, 0, 0, 0]]), "'fa' has non-finite"),
+        (np.array([[1e7, 0, np.inf, 0, 0, 0]]), "'cuR' has non-finite"),
+        (np.array([[-1e7, 0, 0, 0, 0, 0]]), "'fa'.*> 0"),
+        (np.array([[0.0, 0, 0, 0, 0, 0]]), "'fa'.*> 0"),
+        (np.zeros((2, 5)) + 1.0, r"shape \(n, 6\)"),
+        (np.zeros((2, 7)) + 1.0, r"shape \(n, 6\)"),
+        (np.array([[1e7, 0, 0, 9.0, 0, 0]]), "'cdR' outside the domain"),
+        (np.array([[1e5, 0, 0, 0, 0, 0]]), "'fa' outside the domain"),
+        (np.empty((0, 6)), "empty"),
+        ([["a", 1, 1, 1, 1, 1]], "numeric"),
+    ],
+)
+def test_bad_input(points: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        alps.validate_points(points)
+
+
+def test_extrapolation_is_explicit() -> None:
+    outside = np.array([[1e5, 0, 0, 0, 0, 0]])
+    assert alps.validate_points(outside, allow_extrapolation=True).shape == (1, 6)
+
+
+def test_unknown_integrator() -> None:
+    with pytest.raises(ValueError, match="unknown integrator 'rk4'"):
+        alps.chi2(POINTS, integrator="rk4")  # type: ignore[arg-type]
+
+
+def test_chi2_shapes_and_values() -> None:
+    values = alps.chi2(POINTS, "leadinglog")
+    assert values.shape == (3,)
+    assert np.isfinite(values).all()
+    # the SM-like point sits on the plateau; the region point explains the excess better
+    assert values[0] < values[2]
+    one = alps.chi2(POINTS[0], "leadinglog")
+    assert one.shape == (1,)
+    assert one[0] == pytest.approx(values[0], rel=1e-12)  # vectorised sums: last-bit rounding
+
+
+def test_chi2_independent_of_batch_and_order() -> None:
+    a = alps.chi2(POINTS, "leadinglog")
+    b = alps.chi2(POINTS[::-1], "leadinglog")[::-1]
+    c = np.concatenate([alps.chi2(p, "leadinglog") for p in POINTS])
+    # equal up to floating-point rounding of ALPaca's vectorised sums (without the fixed random
+    # draws they would differ by O(0.01-1))
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(a, c, rtol=1e-12, atol=0)
+    assert alps.chi2(POINTS, "leadinglog").tolist() == a.tolist()  # same call, same bits
+
+
+def test_caller_rng_state_untouched() -> None:
+    np.random.seed(7)
+    before = np.random.get_state()[1].copy()
+    alps.chi2(POINTS[:1], "leadinglog")
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_breakdown_sums_to_total() -> None:
+    table = alps.chi2_breakdown(POINTS[0], "leadinglog")
+    assert list(table.columns) == ["observable", "experiment", "chi2", "dof"]
+    assert (table["dof"] > 0).all()
+    assert len(table) == int(table["dof"].sum()) >= 10
+    assert table["chi2"].sum() == pytest.approx(alps.chi2(POINTS[0], "leadinglog")[0], rel=1e-12)
+    assert ("B+ -> K+ alp", "Belle II") in set(zip(table.observable, table.experiment, strict=True))
+    with pytest.raises(ValueError, match="one point"):
+        alps.chi2_breakdown(POINTS[:2], "leadinglog")
+
+
+_CHILD = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    seed = int(sys.argv[1])
+    np.random.seed(seed)
+    np.random.normal(size=1000 * seed)          # scramble the global RNG differently
+    from lecture_utils import alps
+    pts = np.array(json.loads(sys.argv[2]))
+    if seed % 2:                                 # a different history before the evaluation
+        alps.chi2(np.array([[3e6, 2.0, -1.0, 0.5, 1.5, -2.0]]), "leadinglog")
+    ll = alps.chi2(pts, "leadinglog").tolist()
+    ex = alps.chi2(pts[:1], "exact").tolist()
+    print(json.dumps({"ll": ll, "exact": ex}))
+""")
+
+
+def test_deterministic_across_fresh_processes() -> None:
+    pts = json.dumps(POINTS[:2].tolist())
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _CHILD, str(seed), pts], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         env=os.environ | {"PYTHONHASHSEED": str(hs)})
+        for seed, hs in ((1, 11), (2, 22))
+    ]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert results[0] == results[1]
+    # and equal to this process (whatever ran here before)
+    assert results[0]["ll"] == alps.chi2(POINTS[:2], "leadinglog").tolist()
+
+
+def test_convention_recorded() -> None:
+    conv = alps.convention()
+    assert conv["alpaca_version"] == "1.2.0"
+    assert str(alps.THEORY_UNCERTAINTY_SEED) in conv["theory_uncertainty"]
+    assert str(alps.VEGAS_SEED) in conv["vegas"]
