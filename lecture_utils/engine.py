@@ -159,7 +159,7 @@ def evaluate(points: Any, integrator: alps.Integrator = "exact", *,
         raise ValueError(f"indices must have one entry per point ({len(arr)}), got {idx.shape}")
     if len(np.unique(idx)) != len(idx):
         raise ValueError("indices must be unique")
-    size = chunk_size or DEFAULT_CHUNK_SIZE[integrator]
+    size = DEFAULT_CHUNK_SIZE[integrator] if chunk_size is None else int(chunk_size)
     if size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     chunks = [(idx[i:i + size].tolist(), arr[i:i + size]) for i in range(0, len(arr), size)]
