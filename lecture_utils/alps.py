@@ -33,7 +33,8 @@ each draw seeded with :data:`THEORY_UNCERTAINTY_SEED` (so neither call order nor
 matters), restoring the caller's global RNG state afterwards. χ² is then a pure function of the
 point; :func:`convention` describes this for provenance records.
 
-A second source of randomness: ALP three-body decay widths (a → 3π, …, which enter the ALP lifetime and
+A second source of randomness: ALP three-body decay widths (a → 3π, …, which enter the ALP lifetime
+and
 hence the probability that it escapes the detector) are VEGAS Monte-Carlo integrals drawing from
 gvar's generator, seeded once at import. Each result would then depend on how many integrals ran
 before it. We wrap ALPaca's two three-body integrators so that gvar's generator is reseeded with
@@ -94,7 +95,8 @@ class Domain:
 
     ``fa_gev`` is sampled log-uniformly, couplings uniformly.
 
-    Choice (justified): the reference tutorial covered f_a ∈ [9.9×10⁵, 3.3×10⁷] GeV with couplings in
+    Choice (justified): the reference tutorial covered f_a ∈ [9.9×10⁵, 3.3×10⁷] GeV with couplings
+    in
     about [−3.5, 3.2]. Below ~10⁶ GeV the χ² explodes (10⁹–10²²), so nothing is gained there. We
     extend the upper edge of f_a to 5×10⁷ GeV (log10 f_a = 7.70) so that a prior centred at the
     tutorial's log10 f_a = 7.5 ± 0.2 no longer sits on the edge of the data; beyond it all couplings
@@ -107,7 +109,7 @@ class Domain:
 
     @property
     def bounds(self) -> np.ndarray:
-        """Physical bounds, shape (6, 2): [lower, upper] per parameter in :data:`PARAMETERS` order."""
+        """Physical bounds, shape (6, 2): [lower, upper] per parameter, :data:`PARAMETERS` order."""
         return np.array([self.fa_gev] + [self.coupling] * (len(PARAMETERS) - 1), dtype=float)
 
     @property
@@ -211,7 +213,7 @@ def _quiet() -> Iterator[None]:
 
 
 def _reseeded(fn: Any) -> Any:
-    """Wrap a VEGAS integration so that it always starts from gvar's generator seeded identically."""
+    """Wrap a VEGAS integration so that it always starts from identically seeded gvar RNG."""
     import gvar
 
     if getattr(fn, "_lecture_utils_reseeded", False):
@@ -271,7 +273,8 @@ def convention() -> dict[str, Any]:
         "basis_in": "derivative_above at scale 4*pi*fa",
         "basis_out": "VA_below at ma",
         "theory_uncertainty": (
-            "alpaca get_th_uncert cache cleared, then primed per observable of the sector (sorted by "
+            "alpaca get_th_uncert cache cleared, then primed per observable of the sector "
+            "(sorted by "
             f"repr) with numpy.random.seed({THEORY_UNCERTAINTY_SEED}) before each draw"),
         "vegas": f"gvar.ranseed({VEGAS_SEED}) before every three-body VEGAS integral",
         "integrators": dict(_ALPACA_INTEGRATOR),

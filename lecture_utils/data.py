@@ -2,7 +2,7 @@
 
 Store layout (a directory)::
 
-    meta.json              provenance written at creation (design, seed, integrator, domain, versions …)
+    meta.json              provenance (design, seed, integrator, domain, versions …)
     design.csv             every point the run must evaluate: idx, the six parameters, origin
     results/chunk-*.jsonl  evaluated points, one file per finished chunk, written atomically
 
@@ -318,7 +318,8 @@ def generate(out: str | Path, points: np.ndarray, integrator: alps.Integrator, *
              chunk_size: int | None = None, progress: bool | None = None) -> Store:
     """Evaluate ``points`` into the store at ``out``; with ``resume`` only the pending ones.
 
-    The store's provenance records the integrator, the design ``meta`` (name, seed, …), wall time and
+    The store's provenance records the integrator, the design ``meta`` (name, seed, …), wall time
+    and
     failures of every (resumed) run.
     """
     from . import engine  # engine precedes data in the data flow

@@ -1,6 +1,7 @@
 """Evaluate the exact (or leading-log) χ² for batches of points, in parallel, failure-tolerant.
 
-The engine knows the physics (:mod:`lecture_utils.alps`) and nothing downstream. It splits the points
+The engine knows the physics (:mod:`lecture_utils.alps`) and nothing downstream. It splits the
+points
 into chunks and submits them to any ``concurrent.futures.Executor``-like object:
 
 * by default a local process pool (``workers`` processes, started with ``spawn``);
@@ -45,7 +46,7 @@ def _limit_threads() -> None:
 
 
 def worker_init() -> None:
-    """Identical initialisation of every worker process: one BLAS thread, ALPaca imported and primed."""
+    """Identical initialisation of every worker: one BLAS thread, ALPaca imported and primed."""
     _limit_threads()
     alps._alpaca()
 
