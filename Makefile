@@ -1,0 +1,107 @@
+# Machine-learning surrogates for global fits — build, test and book.
+#
+#   make book       install (if needed) and build the HTML book into _build/html, executing every notebook
+#   make test       install (if needed) and run the unit tests + nbval over every notebook (not slow)
+#   make test-slow  the slow end-to-end tests (pytest -m slow)
+#   make lint       ruff over the package, the tests and the benchmarks
+#   make clean      remove build outputs (keeps .venv);  make distclean also removes .venv
+#
+# Everything runs from the pinned environment in .venv (Python 3.12, requirements.lock).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3.12
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Progress bars off for every command run from here (notebook kernels inherit it). The tests also
+# use the headless Agg backend; the book must NOT (ipykernel only installs its inline backend, which
+# puts figures into the pages, when MPLBACKEND is unset).
+export LECTURE_UTILS_PROGRESS := 0
+TEST_ENV := LECTURE_UTILS_PROGRESS=0 MPLBACKEND=Agg
+BOOK_ENV := env -u MPLBACKEND LECTURE_UTILS_PROGRESS=0
+
+PYTEST_ARGS ?=
+BOOK_ARGS ?=
+
+# Notebook outputs are cached under _build (execute_notebooks: cache in _config.yml). The cache is
+# keyed by the code in each notebook only, so it is wiped whenever the package, its data or the
+# pinned environment changes: a cached output never hides a change in lecture_utils.
+NB_CACHE := _build/.jupyter_cache
+NB_CACHE_STAMP := _build/.jupyter_cache.stamp
+PKG_FILES := $(shell find lecture_utils -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
+
+.PHONY: help venv test test-slow book lint clean distclean
+
+help:
+	@sed -n '3,8p' Makefile | sed 's/^# *//'
+
+venv: $(STAMP)
+
+# (Re)create the environment when it is missing, is not Python 3.12, or is older than the lock or
+# pyproject.toml. The interpreter is the first of PY312_CANDIDATES that really is Python 3.12
+# ($(PYTHON) first; a pyenv shim whose global version is not 3.12 is skipped). setuptools/wheel are
+# pinned in the lock, so the editable install needs no network build environment.
+PY312_CANDIDATES := $(PYTHON) python3.12 \
+    $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.12*/bin/python3.12) \
+    /usr/local/bin/python3.12 /usr/bin/python3.12 python3
+IS_PY312 := -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))'
+
+$(STAMP): requirements.lock pyproject.toml
+	@if ! $(BIN)/python $(IS_PY312) 2>/dev/null; then \
+	    py=""; \
+	    for cand in $(PY312_CANDIDATES); do \
+	        if "$$cand" $(IS_PY312) >/dev/null 2>&1; then py="$$cand"; break; fi; \
+	    done; \
+	    if [ -z "$$py" ]; then \
+	        echo "error: no Python 3.12 among: $(PY312_CANDIDATES)" >&2; \
+	        echo "       run make PYTHON=/path/to/python3.12 ..." >&2; exit 1; \
+	    fi; \
+	    echo ">>> creating $(VENV) with $$py ($$("$$py" -c 'import sys; print(sys.executable)'))"; \
+	    rm -rf $(VENV); \
+	    "$$py" -m venv $(VENV); \
+	fi
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+test: venv
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# pytest exits 5 when nothing is selected: no slow test is not a failure.
+test-slow: venv
+	$(TEST_ENV) $(BIN)/python -m pytest -m slow $(PYTEST_ARGS) || { status=$$?; \
+	    if [ $$status -eq 5 ]; then echo "no slow tests selected"; else exit $$status; fi; }
+
+$(NB_CACHE_STAMP): $(PKG_FILES) requirements.lock pyproject.toml
+	rm -rf $(NB_CACHE)
+	mkdir -p $(dir $@)
+	touch $@
+
+# -W: warnings are errors; -n: nitpicky references; --keep-going: report every problem before failing.
+# A raising cell fails the build (allow_errors: false + nb_execution_raise_on_error in _config.yml);
+# its traceback is printed (nb_execution_show_tb). The kernel gets no MPLBACKEND (inline figures).
+book: venv $(NB_CACHE_STAMP)
+	$(BOOK_ENV) $(BIN)/jupyter-book build . -W -n --keep-going $(BOOK_ARGS)
+
+# Binder installs binder/requirements.txt: a verbatim copy of the lock (tests/test_binder.py checks it).
+binder/requirements.txt: requirements.lock
+	{ echo '# Binder environment: an exact copy of ../requirements.lock (tests/test_binder.py checks that the'; \
+	  echo '# pins agree; regenerate with: make binder/requirements.txt). The package itself is installed by postBuild.'; \
+	  cat requirements.lock; } > $@
+
+# (benchmarks/ may not exist yet in a fresh clone: git keeps no empty folders)
+lint: venv
+	$(BIN)/ruff check $(wildcard lecture_utils tests benchmarks)
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
