@@ -55,7 +55,7 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "train": Recipe("train", seed=1, n_prescan=1500, n_focus=3500, n_region=2400, n_other=1600),
+    "train": Recipe("train", seed=1, n_prescan=1000, n_focus=4200, n_region=2600, n_other=1400),
     "holdout": Recipe("holdout", seed=2, n_prescan=1000, n_focus=600, n_region=300, n_other=200),
 }
 STAGES: tuple[str, ...] = ("prescan", "focus", "exact", "export")
