@@ -1,0 +1,254 @@
+"""Compiled surrogate vs XGBoost: latency and throughput per batch size, side by side in one run.
+
+    python benchmarks/compiled.py [--model default|toy] [--repeats 5] [--budget 8] [--threads N]
+                                  [--explore]
+
+Backends, all on the regressor stage of the surrogate and the same float32 feature matrices:
+
+* ``XGBRegressor.predict`` — the scikit-learn wrapper (what the tutorial timed), ``n_jobs`` =
+  ``--threads``;
+* ``predict(DMatrix)`` — ``Booster.predict(xgb.DMatrix(x))``, the classic path;
+* ``inplace_predict`` — ``Booster.inplace_predict(x)`` with ``nthread`` = ``--threads`` (the
+  baseline of the last line), and for information also with one thread;
+* ``compiled`` — the tl2cgen library through one C call per batch (``--threads`` threads);
+* ``dispatcher`` — :class:`lecture_utils.compiled.BoosterPredictor`: compiled below the measured
+  crossover, ``inplace_predict`` above it.
+
+Within each batch size the backends are timed side by side by
+:func:`lecture_utils.compiled.measure`: interleaved blocks of calls on different batches, each
+block after a short pause (so that XGBoost's OpenMP threads stop spinning), at least ``--repeats``
+rounds and more while ``--budget`` seconds per batch size last; times are medians over all calls,
+ratios are paired (median over rounds of the ratio within a round), so load from other processes
+hits all backends alike. The ratios are the result, not the absolute times.
+
+The model is :func:`lecture_utils.surrogate.default_surrogate` if its shipped training data
+are present, otherwise (or with ``--model toy``) a stand-in trained on the synthetic toy χ² with the
+default hyperparameters (depth 6, up to 500 trees; a test aid, not physics). Libraries are compiled
+into a fresh temporary cache, so the compile time printed is a cold build.
+
+``--explore`` also compiles the regressor with other tl2cgen/gcc options and prints their build
+time, verification result and speed (the measurements behind :data:`DEFAULT_OPTIONS`).
+
+The last line reads ``single-row speedup: <x>; worst batch ratio vs inplace_predict: <y>`` with
+``x`` = time of ``XGBRegressor.predict`` / time of the dispatcher for one row and ``y`` the
+smallest ratio time(inplace_predict) / time(dispatcher) over all batch sizes, both with
+``--threads`` threads; ratios are paired (median over rounds of the ratio within a round). The
+table also shows the ratio against ``inplace_predict`` with one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import tempfile
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+BATCHES = (1, 10, 100, 1_000, 10_000, 100_000)
+
+
+def load_model(which: str) -> tuple[Any, str]:
+    """The surrogate to benchmark and a description of it."""
+    from lecture_utils import surrogate as sg
+    from lecture_utils._toy import toy_dataset
+
+    if which == "default":
+        try:
+            return sg.default_surrogate(), "default_surrogate() (shipped training data)"
+        except FileNotFoundError as exc:
+            print(f"note: default_surrogate() unavailable ({str(exc).splitlines()[0][:90]}…); "
+                  "using the toy stand-in")
+    pts, chi2 = toy_dataset(20_000, seed=1)
+    model = sg.TwoStageSurrogate.fit(pts, chi2, max_estimators=500, seed=0, n_jobs=2)
+    return model, "toy stand-in (synthetic χ², default hyperparameters, ≤ 500 trees)"
+
+
+def inputs(model: Any, n: int, seed: int = 7) -> np.ndarray:
+    """Features of hold-out-like points: half region-enriched toy points, half uniform."""
+    from lecture_utils import alps
+    from lecture_utils._toy import toy_dataset
+
+    rng = np.random.default_rng(seed)
+    pts = np.concatenate([toy_dataset(n // 2 + 1, seed=seed + 1)[0],
+                          alps.DOMAIN.from_unit(rng.random((n - n // 2, 6)))])[:n]
+    return model.features(pts[rng.permutation(n)])
+
+
+def fmt(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:8.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:8.2f} ms"
+    return f"{seconds:8.3f} s "
+
+
+def explore(model: Any, x: np.ndarray, repeats: int) -> None:
+    """Build the regressor with other options; verify each against XGBoost and time it."""
+    from lecture_utils import compiled as cp
+
+    booster = model.regressor.get_booster()
+    half = -(-booster.num_boosted_rounds() // 2)
+    variants = {
+        "O1 8/unit blk1024 *": cp.CompileOptions(),          # * = the default
+        "O1 8/unit row-wise": cp.CompileOptions(block_rows=0),
+        "O1 2 TU row-wise": cp.CompileOptions(trees_per_unit=half, block_rows=0),
+        "O1 8/unit blk256": cp.CompileOptions(block_rows=256),
+        "O0 8/unit blk1024": cp.CompileOptions(opt_level=0),
+        "O2 8/unit blk1024": cp.CompileOptions(opt_level=2),
+        "O1 annotate_in": cp.CompileOptions(annotate=True),
+        "O1 quantize": cp.CompileOptions(quantize=True),
+    }
+    sample = np.ascontiguousarray(x[:2000])
+    print("\noption exploration (regressor; per-row times single-threaded, side-by-side medians)")
+    libs: dict[str, Any] = {}
+    for name, opt in variants.items():
+        t0 = time.perf_counter()
+        try:
+            lib = cp.compile_booster_library(booster, options=opt, use_cache=False,
+                                             sample=sample if opt.annotate else None)
+            libs[name] = lib
+            status = "verified"
+        except cp.CompilationError as exc:
+            status = "REJECTED: " + str(exc).splitlines()[0][:120]
+        print(f"  {name:<20} build {time.perf_counter() - t0:6.1f} s   {status}")
+    rows_1 = [np.ascontiguousarray(x[i:i + 1]) for i in range(64)]
+    rows_big = [np.ascontiguousarray(x[i * 10_000:(i + 1) * 10_000]) for i in range(2)]
+    single = cp.measure({k: v.predict for k, v in libs.items()}, rows_1, rounds=repeats)
+    batch = cp.measure({k: v.predict for k, v in libs.items()}, rows_big, rounds=repeats,
+                       max_calls=1)
+    big = rows_big[0]
+    base_1, base_b = single["O1 8/unit blk1024 *"], batch["O1 8/unit blk1024 *"]
+    print(f"  {'options':<20}{'1 row':>12}{'per row @1e4':>14}{'rel. 1 row':>12}"
+          f"{'rel. 1e4':>10}")
+    for k in libs:
+        print(f"  {k:<20}{fmt(single[k]):>12}{fmt(batch[k] / len(big)):>14}"
+              f"{single[k] / base_1:>12.2f}{batch[k] / base_b:>10.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=("default", "toy"), default="default")
+    ap.add_argument("--repeats", type=int, default=5, help="rounds per batch size (≥ 3)")
+    ap.add_argument("--budget", type=float, default=8.0,
+                    help="seconds per batch size: more rounds while they last (default 8)")
+    ap.add_argument("--threads", type=int, default=None, help="threads (default: all CPUs)")
+    ap.add_argument("--explore", action="store_true", help="also compare compile options")
+    ap.add_argument("--keep-cache", action="store_true",
+                    help="use the normal cache instead of a fresh temporary one")
+    args = ap.parse_args()
+
+    import xgboost as xgb
+
+    from lecture_utils import compiled as cp
+
+    tmp = None
+    if not args.keep_cache:
+        tmp = tempfile.TemporaryDirectory(prefix="lecture_utils_bench_")
+        os.environ["LECTURE_UTILS_CACHE"] = tmp.name
+    model, what = load_model(args.model)
+    n_threads = args.threads or cp.default_threads()
+    x_all = inputs(model, max(BATCHES))
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", cp.CompilationFallbackWarning)
+        comp = cp.compile_surrogate(model, n_threads=n_threads)
+    t_build = time.perf_counter() - t0
+    cp.clear_memo()
+    t0 = time.perf_counter()
+    cp.compile_surrogate(model, n_threads=n_threads)
+    t_load = time.perf_counter() - t0
+    pred = comp.predictors["regressor"]
+    info = comp.compile_info()
+
+    reg = copy.deepcopy(model.regressor)  # every XGBoost path runs with n_threads threads
+    reg.set_params(n_jobs=n_threads)
+    booster = pred.booster  # the dispatcher's own copy: nthread = n_threads
+    booster_1 = booster.copy()
+    booster_1.set_param({"nthread": 1})
+    print(f"machine: {platform.node()}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; "
+          f"threads {n_threads}")
+    print(f"model: {what}; gate {info['gate']['n_trees']} trees, regressor "
+          f"{info['regressor']['n_trees']} trees; xgboost {xgb.__version__}")
+    if not pred.is_compiled:
+        print("compilation FAILED: every backend below is xgboost")
+    for stage in ("gate", "regressor"):
+        s = info[stage]
+        if s["compiled"]:
+            print(f"compile {stage:<9}: code generation {s['codegen_s']:.1f} s, gcc "
+                  f"{s['compile_s']:.1f} s, {s['generated_lines']:,} lines of C; crossover "
+                  f"{s['crossover']:.0f} rows")
+    print(f"compile_surrogate: cold build (both stages, verification, calibration) "
+          f"{t_build:.1f} s; cached load {t_load * 1e3:.0f} ms")
+    if pred.calibration is not None:
+        print("calibration (regressor):")
+        print(pred.calibration.table().to_string(index=False, float_format="%.1f"))
+
+    names = ("XGBRegressor.predict", "predict(DMatrix)", "inplace (1 thread)",
+             "inplace_predict", "compiled", "dispatcher")
+    pairs = (("XGBRegressor.predict", "dispatcher"), ("inplace_predict", "compiled"),
+             ("inplace_predict", "dispatcher"), ("inplace (1 thread)", "dispatcher"))
+    table = cp.speed_table(
+        pred, x_all, BATCHES, rounds=max(3, args.repeats), ratios=pairs, budget_s=args.budget,
+        baselines={"XGBRegressor.predict": reg.predict,
+                   "predict(DMatrix)": lambda x: booster.predict(xgb.DMatrix(x,
+                                                                             nthread=n_threads)),
+                   "inplace (1 thread)": booster_1.inplace_predict})
+    for n in BATCHES:
+        x = np.ascontiguousarray(x_all[:n])
+        ref = booster.inplace_predict(x)
+        assert np.allclose(pred.predict(x), ref, rtol=0, atol=cp.tolerance(ref, pred.n_trees))
+
+    print(f"\nmedian time per call (regressor stage; backends measured side by side; "
+          f"XGBoost and compiled with {n_threads} thread(s) unless noted)")
+    print(f"{'batch':>7}" + "".join(f"{k:>21}" for k in names) + f"{'dispatch':>10}")
+    for _, r in table.iterrows():
+        print(f"{int(r['batch']):>7}"
+              + "".join(f"{fmt(r[k] * 1e-6) if k in r else '—':>21}" for k in names)
+              + f"{r['backend']:>10}")
+    print("\npaired ratios a / b of the times (> 1: b is faster; median over rounds)")
+    heads = [f"{a.split('.')[0].split(' (')[0]}{' 1thr' if '1 thread' in a else ''} / {b}"
+             for a, b in pairs]
+    print(f"{'batch':>7}{'rows/s dispatcher':>19}" + "".join(f"{h:>27}" for h in heads))
+    for _, r in table.iterrows():
+        print(f"{int(r['batch']):>7}{r['batch'] / (r['dispatcher'] * 1e-6):>19,.0f}"
+              + "".join(f"{r.get(f'{a} / {b}', float('nan')):>27.2f}" for a, b in pairs))
+
+    same = np.ascontiguousarray(x_all[:1])
+    t_same = cp.measure({"XGBRegressor.predict": lambda: reg.predict(same),
+                         "dispatcher": lambda: pred.predict(same)}, rounds=max(3, args.repeats))
+    print(f"\none row, the SAME row every call (how the tutorial timed it; the branch predictor "
+          f"learns the row): XGBRegressor.predict {fmt(t_same['XGBRegressor.predict']).strip()}, "
+          f"dispatcher {fmt(t_same['dispatcher']).strip()} "
+          f"({t_same.ratio('XGBRegressor.predict', 'dispatcher'):.1f}×); the table above cycles "
+          f"through different rows")
+
+    points = model.domain[:, 0] + np.random.default_rng(3).random((64, 6)) * np.ptp(
+        model.domain, axis=1)
+    one_point = [points[i:i + 1] for i in range(len(points))]
+    t = cp.measure({"xgboost": model.predict_smooth, "compiled": comp.predict_smooth}, one_point,
+                   rounds=max(3, args.repeats))
+    print(f"\nwhole surrogate, one point (features + both stages + smooth combination): "
+          f"xgboost {fmt(t['xgboost']).strip()}, compiled {fmt(t['compiled']).strip()} "
+          f"({t.ratio('xgboost', 'compiled'):.1f}×; the surrogate's own boosters for xgboost)")
+
+    if args.explore:
+        explore(model, x_all, max(3, args.repeats))
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
+    first = table.iloc[0]
+    single = first["XGBRegressor.predict / dispatcher"]
+    worst = float(table["inplace_predict / dispatcher"].min())
+    if tmp is not None:
+        tmp.cleanup()
+    print(f"single-row speedup: {single:.1f}; worst batch ratio vs inplace_predict: {worst:.2f}")
+
+
+if __name__ == "__main__":
+    main()

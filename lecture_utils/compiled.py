@@ -1,0 +1,1205 @@
+"""Compiled surrogates: a tree ensemble turned into a C shared library, and when to use it.
+
+A boosted-tree model is a sum of decision trees; predicting one point means walking every tree from
+its root to a leaf and adding up the leaves. XGBoost does that with a general-purpose interpreter of
+its tree arrays, which costs ~0.1–0.5 ms of fixed overhead per call however small the batch.
+**Compilation** turns each tree into nested ``if (x[f] < threshold)`` statements in C (treelite
+imports the model, tl2cgen writes the C, gcc compiles it), so one point costs a few microseconds.
+
+What this module adds around treelite/tl2cgen:
+
+* **one C call per batch** — a small C shim (:data:`SHIM_SOURCE`) loops over the rows of a
+  C-contiguous float32 matrix inside the library (on up to ``n_threads`` POSIX threads), so no
+  Python loop runs per row;
+* **input validation before any pointer reaches C** (:func:`check_matrix`): a wrong shape, dtype or
+  memory layout is a Python exception, never a crash. Policy: float32 is used as is, float64 is
+  rounded to float32 (a copy; XGBoost does the same internally), every other dtype raises
+  :class:`TypeError`; a matrix that is not C-contiguous raises :class:`ValueError` (no hidden copy
+  in hot loops: call :func:`numpy.ascontiguousarray` yourself); ``±inf`` is allowed (it compares
+  like in XGBoost); NaN raises by default, or is treated as a *missing value* with XGBoost's
+  default-direction semantics when ``nan_policy="missing"``;
+* **a content-addressed cache** under ``cache_dir("compiled")``: the key hashes the model's
+  serialized bytes (UBJSON), the compiler and its version, the tl2cgen and treelite versions, the
+  compile options and the shim, so a changed model never reuses a stale library;
+* **verification**: every freshly built library is compared with XGBoost on inputs placed exactly
+  on, and one float32 step below, the model's split thresholds (:func:`probe_matrix`) — the inputs
+  where a wrong comparison would show. A library that disagrees is rejected;
+* **fallback**: no compiler, or a failed build or verification, gives a
+  :class:`CompilationFallbackWarning` and predictions from XGBoost (identical to the surrogate's);
+* **a dispatcher** (:class:`BoosterPredictor`): per batch it calls the compiled library below a
+  crossover batch size and ``xgboost.Booster.inplace_predict`` above it. The crossover is
+  *measured* (:meth:`BoosterPredictor.calibrate`), because compiled if-else code wins by a wide
+  margin for a single row but can lose on large batches, where XGBoost's blocked, multi-threaded
+  traversal uses the caches better (DESIGN §6).
+
+Option choices (:data:`DEFAULT_OPTIONS`; measured with ``benchmarks/compiled.py --explore`` on a
+500-tree, depth-6 regressor, single-threaded, on 2 cores shared with other jobs): tl2cgen's own
+layout (2 translation units, each row through every tree) built in 30 s; 8 trees per unit built in
+14 s (many small files compile faster, two at a time). The shim's *blocked* traversal — a block of
+1024 rows through one unit before the next, so the unit's code stays in the instruction cache — is
+1.5–1.9× faster per row on 10⁴-row batches than row by row (blocks of 256: 1.15× slower than
+1024), with bit-identical results. ``-O1``: ``-O2`` was no faster (1.1–1.2× slower, 24 s build),
+``-O0`` 1.2–1.8× slower. Branch annotation (``annotate_in``) made no difference (≤ noise).
+tl2cgen's ``quantize`` is **wrong** in tl2cgen 1.0: it prints the quantization thresholds with 8
+significant digits, which do not round-trip float32, so inputs within one float32 step of such a
+threshold take the wrong branch (13 of 2,914 split-boundary probes of that model, errors up to 0.13
+in χ²). The verification above rejects it; it stays available (off) as a teaching example.
+
+Compiled and XGBoost predictions agree to float32 rounding, not bit for bit: tl2cgen writes leaf
+values as 8-digit decimal literals and adds the base score last, so sums differ by a few units in
+the last place (bounded by :func:`tolerance`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import json
+import logging
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ._cache import cache_dir, content_hash
+from .surrogate import TwoStageSurrogate
+
+__all__ = [
+    "COMPILER_ENV",
+    "DEFAULT_OPTIONS",
+    "BoosterPredictor",
+    "Calibration",
+    "CompilationError",
+    "CompilationFallbackWarning",
+    "CompileOptions",
+    "CompiledModel",
+    "CompiledSurrogate",
+    "Timings",
+    "check_matrix",
+    "clear_memo",
+    "compile_booster",
+    "compile_booster_library",
+    "compile_surrogate",
+    "default_threads",
+    "find_compiler",
+    "generated_sources",
+    "measure",
+    "probe_matrix",
+    "rows_per_thread",
+    "speed_table",
+    "tolerance",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION: int = 1
+"""Version of the cache layout and of the shim's ABI; part of every cache key."""
+
+COMPILER_ENV: str = "LECTURE_UTILS_CC"
+"""Environment variable naming the C compiler (else ``$CC``, else ``gcc``)."""
+
+CALIBRATION_MARGIN: float = 0.25
+"""The dispatcher prefers the compiled library only where it was measured this much faster."""
+
+WORK_PER_THREAD: int = 131072
+"""The C shim starts another thread only for every ``WORK_PER_THREAD / n_trees`` rows (at least
+8), i.e. for ~1–4 ms of work: starting a thread costs ~20–50 µs on an idle machine, but on a busy
+one a new thread can wait milliseconds for a core (measured: 100 rows of a 500-tree model took
+2.5× longer on 2 threads than on 1 with both cores loaded)."""
+
+
+def rows_per_thread(n_trees: int) -> int:
+    """Fewest rows worth a thread of their own for a model of ``n_trees`` trees."""
+    return max(8, -(-WORK_PER_THREAD // max(1, int(n_trees))))
+
+
+NanPolicy = Literal["raise", "missing"]
+Backend = Literal["auto", "compiled", "xgboost"]
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_EPS32 = float(np.finfo(np.float32).eps)
+
+SHIM_SOURCE: str = r"""
+/* lecture_utils batch shim: one call predicts a whole C-contiguous float32 matrix.
+   Included by the generated file lu_shim.c, which defines before it:
+     LU_NUM_FEATURE, LU_ABI_VERSION, LU_BLOCK (rows per block; 0: row by row through predict()),
+     and, if LU_BLOCK > 0: LU_N_UNITS, the array lu_units[] of the tree units predict_unit<k>
+     in the order predict() calls them, and lu_base(result) = predict()'s base-score step. */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#if N_TARGET * MAX_N_CLASS != 1
+#error "lecture_utils compiles single-output models only"
+#endif
+#define LU_API __attribute__((visibility("default")))
+#define LU_MAX_THREADS 256
+
+typedef struct {
+  const float* x; float* out; int64_t begin, end; int margin, nan_missing; int64_t nan_rows;
+} lu_job;
+
+/* Copy row i into an Entry row; NaN becomes a missing value. Returns 1 if the row is to be
+   skipped (it holds NaN and NaN is not allowed). */
+static int lu_load(const lu_job* j, int64_t i, union Entry* row) {
+  const float* xi = j->x + i * (int64_t)LU_NUM_FEATURE;
+  int has_nan = 0;
+  for (int k = 0; k < LU_NUM_FEATURE; ++k) {
+    const float v = xi[k];
+    if (isnan(v)) { has_nan = 1; row[k].missing = -1; } else { row[k].fvalue = v; }
+  }
+  return has_nan && !j->nan_missing;
+}
+
+#if LU_BLOCK > 0
+/* Blocked traversal: a block of rows goes through one unit of trees before the next unit, so
+   the unit's code stays in the instruction cache. Per row, the additions happen in the same
+   order as in predict(), so the results are identical to it. */
+static void lu_run(lu_job* j) {
+  union Entry rows[LU_BLOCK][LU_NUM_FEATURE];
+  unsigned char skip[LU_BLOCK];
+  for (int64_t b0 = j->begin; b0 < j->end; b0 += LU_BLOCK) {
+    const int m = (int)(j->end - b0 < LU_BLOCK ? j->end - b0 : LU_BLOCK);
+    float* out = j->out + b0;
+    for (int i = 0; i < m; ++i) {
+      skip[i] = (unsigned char)lu_load(j, b0 + i, rows[i]);
+      j->nan_rows += skip[i];
+      out[i] = 0.0f;
+    }
+    for (int u = 0; u < LU_N_UNITS; ++u) {
+      void (*const unit)(union Entry*, float*) = lu_units[u];
+      for (int i = 0; i < m; ++i) if (!skip[i]) unit(rows[i], out + i);
+    }
+    for (int i = 0; i < m; ++i) {
+      if (skip[i]) { out[i] = NAN; continue; }
+      lu_base(out + i);
+      if (!j->margin) postprocess(out + i);
+    }
+  }
+}
+#else
+static void lu_run(lu_job* j) {
+  union Entry row[LU_NUM_FEATURE];
+  for (int64_t i = j->begin; i < j->end; ++i) {
+    if (lu_load(j, i, row)) { j->nan_rows++; j->out[i] = NAN; continue; }
+    float result[1] = {0.0f};
+    predict(row, j->margin, result);
+    j->out[i] = result[0];
+  }
+}
+#endif
+
+static void* lu_thread(void* p) { lu_run((lu_job*)p); return NULL; }
+
+LU_API int32_t lu_abi_version(void) { return LU_ABI_VERSION; }
+LU_API int32_t lu_num_feature(void) { return LU_NUM_FEATURE; }
+
+/* Predict n rows of x (n x LU_NUM_FEATURE, row-major) into out (n) on up to nthread threads
+   (at most one per min_rows_per_thread rows). Returns the number of rows holding NaN (those rows
+   get NaN) when nan_missing == 0, else 0 (NaN = missing value). */
+LU_API int64_t lu_predict_batch(const float* x, int64_t n, int32_t margin, int32_t nan_missing,
+                                int32_t nthread, int64_t min_rows_per_thread, float* out) {
+  if (n <= 0) return 0;
+  if (min_rows_per_thread < 1) min_rows_per_thread = 1;
+  const int64_t most = n / min_rows_per_thread;
+  if (nthread > most) nthread = (int32_t)most;
+  if (nthread > LU_MAX_THREADS) nthread = LU_MAX_THREADS;
+  if (nthread < 1) nthread = 1;
+  lu_job jobs[LU_MAX_THREADS];
+  pthread_t threads[LU_MAX_THREADS];
+  int started[LU_MAX_THREADS];
+  const int64_t chunk = (n + nthread - 1) / nthread;
+  for (int t = 0; t < nthread; ++t) {
+    jobs[t].x = x; jobs[t].out = out; jobs[t].margin = margin;
+    jobs[t].nan_missing = nan_missing; jobs[t].nan_rows = 0;
+    jobs[t].begin = t * chunk < n ? t * chunk : n;
+    jobs[t].end = (t + 1) * chunk < n ? (t + 1) * chunk : n;
+  }
+  for (int t = 1; t < nthread; ++t)
+    started[t] = pthread_create(&threads[t], NULL, lu_thread, &jobs[t]) == 0;
+  lu_run(&jobs[0]);
+  int64_t nan_rows = jobs[0].nan_rows;
+  for (int t = 1; t < nthread; ++t) {
+    if (started[t]) pthread_join(threads[t], NULL); else lu_run(&jobs[t]);
+    nan_rows += jobs[t].nan_rows;
+  }
+  return nan_rows;
+}
+"""
+"""C source of the batch shim compiled into every library (part of the cache key)."""
+
+_PREDICT_BODY = re.compile(
+    r"void predict\(union Entry\* data, int pred_margin, float\* result\) \{\s*"
+    r"unsigned int tmp;\s*((?:predict_unit\d+\(data, result\);\s*)+)"
+    r"(// Apply base_scores.*?)// Apply postprocessor\s*"
+    r"if \(!pred_margin\) \{ postprocess\(result\); \}\s*\}", re.S)
+
+
+def _shim_prelude(main_c: str, n_features: int, block_rows: int) -> tuple[str, int]:
+    """The definitions ``lu_shim.c`` puts before :data:`SHIM_SOURCE`; returns (text, block).
+
+    Blocking needs the tree units and the base-score step of the generated ``predict()``; if its
+    layout is not the one expected (another tl2cgen version, quantization), the shim falls back
+    to calling ``predict()`` row by row (block 0).
+    """
+    block = min(int(block_rows), max(1, 65536 // (4 * n_features)))
+    m = _PREDICT_BODY.search(main_c)
+    lines = ['#include "header.h"', f"#define LU_NUM_FEATURE {n_features}",
+             f"#define LU_ABI_VERSION {_ABI_VERSION}"]
+    if block <= 0 or m is None or "quantize" in main_c:
+        return "\n".join([*lines, "#define LU_BLOCK 0", ""]), 0
+    units = re.findall(r"predict_unit(\d+)\(", m.group(1))
+    lines += [f"#define LU_BLOCK {block}", f"#define LU_N_UNITS {len(units)}",
+              "static void (*const lu_units[])(union Entry*, float*) = {"
+              + ", ".join(f"predict_unit{u}" for u in units) + "};",
+              "static inline void lu_base(float* result) {", m.group(2).strip(), "}", ""]
+    return "\n".join(lines), block
+
+
+_ABI_VERSION = 1
+
+
+class CompilationError(RuntimeError):
+    """Building, loading or verifying a compiled library failed."""
+
+
+class CompilationFallbackWarning(UserWarning):
+    """A model could not be compiled; predictions come from XGBoost instead (same results)."""
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """How a booster is compiled (every field is part of the cache key).
+
+    ``opt_level``: gcc ``-O`` level (0–3); ``trees_per_unit``: trees per C function and
+    translation unit (tl2cgen ``parallel_comp`` = ⌈trees / trees_per_unit⌉; the units compile in
+    parallel, and small units keep the code of one unit in the instruction cache);
+    ``block_rows``: rows that pass through one unit before the next (blocked traversal; 0: each
+    row through all trees, tl2cgen's own ``predict()``); ``jobs``: gcc processes at once;
+    ``quantize``: tl2cgen's threshold quantization (off: incorrect in tl2cgen 1.0, see the module
+    docstring); ``annotate``: branch annotation from sample inputs (tl2cgen ``annotate_in``; needs
+    ``sample`` in :func:`compile_booster`; no measurable gain here); ``timeout_s``: limit for each
+    compiler process, seconds.
+    """
+
+    opt_level: int = 1
+    trees_per_unit: int = 8
+    block_rows: int = 1024
+    jobs: int = 2
+    quantize: bool = False
+    annotate: bool = False
+    timeout_s: float = 1800.0
+
+    def __post_init__(self) -> None:
+        if self.opt_level not in (0, 1, 2, 3):
+            raise ValueError(f"opt_level must be 0, 1, 2 or 3, got {self.opt_level!r}")
+        if int(self.trees_per_unit) < 1 or int(self.jobs) < 1:
+            raise ValueError("trees_per_unit and jobs must be ≥ 1")
+        if int(self.block_rows) < 0:
+            raise ValueError("block_rows must be ≥ 0")
+        if not self.timeout_s > 0:
+            raise ValueError("timeout_s must be > 0")
+
+    def key(self) -> dict[str, Any]:
+        """The fields that change the library (not ``jobs`` nor ``timeout_s``)."""
+        return {"opt_level": self.opt_level, "trees_per_unit": int(self.trees_per_unit),
+                "block_rows": int(self.block_rows), "quantize": bool(self.quantize),
+                "annotate": bool(self.annotate)}
+
+
+DEFAULT_OPTIONS = CompileOptions()
+"""``-O1``, two translation units, no quantization, no annotation (see the module docstring)."""
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------
+def check_matrix(x: Any, n_features: int) -> np.ndarray:
+    """Validate a model-input matrix for C and return it as C-contiguous float32, shape (n, f).
+
+    * not a :class:`numpy.ndarray` → :class:`TypeError`;
+    * not 2-D, or ``x.shape[1] != n_features`` → :class:`ValueError`;
+    * not C-contiguous (e.g. a column slice or a transpose) or misaligned → :class:`ValueError`;
+    * dtype float32 → used as is (no copy); float64 → rounded to float32 (a copy, the conversion
+      XGBoost applies too); any other dtype → :class:`TypeError`.
+
+    NaN is checked separately (see ``nan_policy`` of :class:`BoosterPredictor`).
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"model inputs must be a numpy array, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"model inputs must be 2-D (n, {n_features}), got shape {x.shape}")
+    if x.shape[1] != n_features:
+        raise ValueError(f"model inputs need {n_features} features (columns), got {x.shape[1]}")
+    if x.dtype != _F32 and x.dtype != _F64:
+        raise TypeError(f"model inputs must be float32 (or float64, rounded to float32), got "
+                        f"dtype {x.dtype}")
+    flags = x.flags
+    if not flags.c_contiguous:
+        raise ValueError("model inputs must be C-contiguous (row-major); use "
+                         "np.ascontiguousarray(x)")
+    if not flags.aligned:
+        raise ValueError("model inputs are not aligned in memory; pass a copy (x.copy())")
+    if x.dtype == _F64:
+        x = x.astype(np.float32)
+    return x
+
+
+def tolerance(reference: np.ndarray, n_trees: int) -> float:
+    """Largest expected |compiled − XGBoost| for outputs ``reference`` of an ``n_trees`` model.
+
+    Both sum ``n_trees`` float32 leaf values, in different order and with leaves written as
+    8-digit literals by tl2cgen; the bound allows one float32 rounding per tree at the size of the
+    largest output: ``n_trees · eps32 · max(1, max|reference|)``.
+    """
+    ref = np.asarray(reference, dtype=float)
+    big = float(np.max(np.abs(ref[np.isfinite(ref)]), initial=1.0))
+    return max(1, int(n_trees)) * _EPS32 * max(1.0, big)
+
+
+def _model_json(raw_json: bytes) -> list[dict[str, Any]]:
+    model = json.loads(raw_json)
+    return model["learner"]["gradient_booster"]["model"]["trees"]
+
+
+def probe_matrix(booster: Any, *, max_rows: int = 4096, seed: int = 0) -> np.ndarray:
+    """Inputs that exercise every split boundary of ``booster``: float32, shape (m, n_features).
+
+    For each distinct (feature, threshold) split, one row with that feature exactly *at* the
+    threshold and one a float32 step *below* it; the other features are drawn uniformly over the
+    range of their thresholds. A compiled model that rounds a threshold wrongly, or swaps ``<`` and
+    ``≤``, disagrees with XGBoost on these rows. At most ``max_rows`` rows (a seeded subset).
+    """
+    n_features = int(booster.num_features())
+    splits: set[tuple[int, float]] = set()
+    for tree in _model_json(bytes(booster.save_raw("json"))):
+        for f, t, left in zip(tree["split_indices"], tree["split_conditions"],
+                              tree["left_children"], strict=True):
+            if left != -1:
+                splits.add((int(f), float(np.float32(t))))
+    rng = np.random.default_rng(seed)
+    items = sorted(splits)
+    if 2 * len(items) > max_rows:
+        pick = rng.choice(len(items), size=max_rows // 2, replace=False)
+        items = [items[i] for i in np.sort(pick)]
+    lo = np.full(n_features, -1.0)
+    hi = np.full(n_features, 1.0)
+    for f in range(n_features):
+        ts = [t for g, t in splits if g == f]
+        if ts:
+            width = max(max(ts) - min(ts), 1e-3)
+            lo[f], hi[f] = min(ts) - 0.1 * width, max(ts) + 0.1 * width
+    m = max(2 * len(items), 16)
+    x = rng.uniform(lo, hi, size=(m, n_features)).astype(np.float32)
+    for i, (f, t) in enumerate(items):
+        x[2 * i, f] = t
+        x[2 * i + 1, f] = np.nextafter(np.float32(t), np.float32(-np.inf))
+    return np.ascontiguousarray(x)
+
+
+# --------------------------------------------------------------------------------------------
+# compiler and build
+# --------------------------------------------------------------------------------------------
+def find_compiler(compiler: str | os.PathLike[str] | None = None) -> tuple[str, str] | None:
+    """The C compiler to use: ``(absolute path, first line of --version)``, or ``None``.
+
+    ``compiler`` (a name on ``PATH`` or a path) wins; else ``$LECTURE_UTILS_CC``, ``$CC``,
+    ``gcc``. ``None`` if it does not exist or does not answer ``--version``.
+    """
+    name = str(compiler or os.environ.get(COMPILER_ENV) or os.environ.get("CC") or "gcc")
+    path = shutil.which(name)
+    if path is None:
+        return None
+    return _compiler_version(path)
+
+
+_COMPILER_MEMO: dict[str, tuple[str, str] | None] = {}
+
+
+def _compiler_version(path: str) -> tuple[str, str] | None:
+    if path not in _COMPILER_MEMO:
+        try:
+            out = subprocess.run([path, "--version"], capture_output=True, text=True,
+                                 timeout=60, check=True).stdout
+            _COMPILER_MEMO[path] = (path, (out.strip().splitlines() or ["unknown"])[0])
+        except (OSError, subprocess.SubprocessError):
+            _COMPILER_MEMO[path] = None
+    return _COMPILER_MEMO[path]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[io.StringIO]:
+    """Capture tl2cgen's chatter: Python ``print`` (its log callback) and C-level stderr
+    (the bundled treelite's version notice)."""
+    buf = io.StringIO()
+    with tempfile.TemporaryFile(mode="w+b") as err, contextlib.redirect_stdout(buf):
+        try:
+            fd = os.dup(2)
+        except OSError:  # no real stderr (some embedded interpreters): nothing to capture
+            yield buf
+            return
+        try:
+            os.dup2(err.fileno(), 2)
+            yield buf
+        finally:
+            os.dup2(fd, 2)
+            os.close(fd)
+            err.seek(0)
+            buf.write(err.read().decode(errors="replace"))
+
+
+def generated_sources(booster: Any, params: dict[str, Any] | None = None) -> dict[str, str]:
+    """The C code tl2cgen generates for ``booster`` (file name → text), for reading.
+
+    ``params``: tl2cgen compiler parameters (default none: one ``main.c`` holding every tree).
+    Nothing is compiled or cached; tl2cgen's log messages are suppressed.
+    """
+    import tl2cgen
+    import treelite
+
+    booster = getattr(booster, "get_booster", lambda: booster)()
+    with tempfile.TemporaryDirectory() as tmp, _quiet():
+        model = treelite.frontend.from_xgboost(booster)
+        tl2cgen.generate_c_code(model, tmp, dict(params or {}))
+        return {p.name: p.read_text() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
+
+
+def _versions() -> dict[str, str]:
+    import tl2cgen
+    import treelite
+    import xgboost
+
+    return {"tl2cgen": tl2cgen.__version__, "treelite": treelite.__version__,
+            "xgboost": xgboost.__version__}
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _library_key(raw: bytes, compiler: tuple[str, str], options: CompileOptions,
+                 sample: np.ndarray | None) -> str:
+    v = _versions()
+    extra = [] if not options.annotate or sample is None else [sample.tobytes()]
+    return content_hash("compiled-booster", FORMAT_VERSION, raw, list(compiler),
+                        v["tl2cgen"], v["treelite"], options.key(), SHIM_SOURCE,
+                        platform.machine(), *extra)[:32]
+
+
+def _build(raw: bytes, n_features: int, compiler: tuple[str, str], options: CompileOptions,
+           sample: np.ndarray | None, target: Path) -> dict[str, Any]:
+    """Generate C with tl2cgen, compile it with the shim and write ``target/model.so``."""
+    import tl2cgen
+    import treelite
+    import xgboost as xgb
+
+    booster = xgb.Booster(model_file=bytearray(raw))
+    src = target / "src"
+    src.mkdir(parents=True)
+    t0 = time.perf_counter()
+    with _quiet() as chatter:
+        model = treelite.frontend.from_xgboost(booster)
+        n_units = max(1, -(-int(booster.num_boosted_rounds()) // int(options.trees_per_unit)))
+        params: dict[str, Any] = {"parallel_comp": n_units}
+        if options.quantize:
+            params["quantize"] = 1
+        if options.annotate:
+            if sample is None:
+                raise CompilationError("annotate=True needs sample inputs to count branches")
+            tl2cgen.annotate_branch(model, tl2cgen.DMatrix(sample), target / "annotation.json",
+                                    nthread=1)
+            params["annotate_in"] = str(target / "annotation.json")
+        tl2cgen.generate_c_code(model, src, params)
+    (target / "tl2cgen.log").write_text(chatter.getvalue())
+    t_gen = time.perf_counter() - t0
+    prelude, block = _shim_prelude((src / "main.c").read_text(), n_features, options.block_rows)
+    (src / "lu_shim.c").write_text(prelude + SHIM_SOURCE)
+    sources = sorted(src.glob("*.c"))
+    n_lines = sum(len(p.read_text().splitlines()) for p in sources if p.name != "lu_shim.c")
+    cc = compiler[0]
+    flags = [f"-O{options.opt_level}", "-fPIC", "-std=gnu99", "-pthread",
+             "-fvisibility=hidden", "-Werror=incompatible-pointer-types",
+             "-Werror=implicit-function-declaration"]
+
+    def run(cmd: list[str]) -> None:
+        try:
+            res = subprocess.run(cmd, cwd=src, capture_output=True, text=True,
+                                 timeout=options.timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CompilationError(f"{Path(cmd[0]).name} failed to run: {exc}") from exc
+        if res.returncode != 0:
+            raise CompilationError(f"{' '.join(Path(c).name for c in cmd[:3])} … exited with "
+                                   f"{res.returncode}:\n{res.stderr[-2000:]}")
+
+    t1 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(1, int(options.jobs))) as pool:
+        list(pool.map(lambda p: run([cc, "-c", *flags, p.name, "-o", p.stem + ".o"]), sources))
+    run([cc, "-shared", "-pthread", "-o", str(target / "model.so"),
+         *[p.stem + ".o" for p in sources], "-lm"])
+    t_cc = time.perf_counter() - t1
+    # keep a readable excerpt of the generated code, drop the (large) sources and objects
+    first = [p for p in sources if p.name == "tu0.c"] or [p for p in sources if p.name == "main.c"]
+    excerpt = "\n".join(first[0].read_text().splitlines()[:80]) if first else ""
+    shutil.rmtree(src, ignore_errors=True)
+    return {"codegen_s": t_gen, "compile_s": t_cc, "generated_lines": n_lines,
+            "translation_units": len(sources) - 1, "block_rows": block, "excerpt": excerpt}
+
+
+@dataclass
+class CompiledModel:
+    """One booster compiled to a shared library and loaded with ctypes.
+
+    Build it with :func:`compile_booster`. :meth:`predict` takes a validated float32 matrix
+    (n, n_features) and returns float32 (n,) in ONE C call.
+    """
+
+    path: Path
+    key: str
+    n_features: int
+    n_trees: int
+    info: dict[str, Any]
+    _fn: Any = field(repr=False)
+
+    @classmethod
+    def load(cls, folder: Path, n_features: int, n_trees: int) -> CompiledModel:
+        """Load ``folder/model.so`` (checks the checksum, ABI version and feature count)."""
+        folder = Path(folder)
+        info = json.loads((folder / "build.json").read_text())
+        lib_path = folder / "model.so"
+        if _sha256(lib_path) != info.get("sha256"):
+            raise CompilationError(f"{lib_path} does not match its recorded checksum")
+        try:
+            lib = ctypes.CDLL(str(lib_path), mode=os.RTLD_LOCAL)
+        except OSError as exc:
+            raise CompilationError(f"cannot load {lib_path}: {exc}") from exc
+        lib.lu_abi_version.restype = ctypes.c_int32
+        lib.lu_num_feature.restype = ctypes.c_int32
+        if lib.lu_abi_version() != _ABI_VERSION or lib.lu_num_feature() != n_features:
+            raise CompilationError(f"{lib_path}: ABI {lib.lu_abi_version()} / "
+                                   f"{lib.lu_num_feature()} features, expected {_ABI_VERSION} / "
+                                   f"{n_features}")
+        fn = lib.lu_predict_batch
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32,
+                       ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p]
+        fn.restype = ctypes.c_int64
+        return cls(lib_path, folder.name, n_features, n_trees, info, fn)
+
+    def predict(self, x: np.ndarray, *, margin: bool = False, n_threads: int = 1,
+                nan_policy: NanPolicy = "raise") -> np.ndarray:
+        """Predictions for ``x`` (validated by :func:`check_matrix`), float32, shape (n,).
+
+        ``margin=True``: raw score before the objective's transform (the gate's log-odds).
+        ``n_threads``: at most this many threads (one per :func:`rows_per_thread` rows).
+        """
+        x = check_matrix(x, self.n_features)
+        return self._predict(x, margin, n_threads, nan_policy)
+
+    def _predict(self, x: np.ndarray, margin: bool, n_threads: int,
+                 nan_policy: NanPolicy) -> np.ndarray:
+        # x is already C-contiguous float32 with n_features columns (check_matrix)
+        n = x.shape[0]
+        out = np.empty(n, dtype=np.float32)
+        if n == 0:
+            return out
+        bad = self._fn(x.ctypes.data, n, int(margin), int(nan_policy == "missing"),
+                       int(n_threads), rows_per_thread(self.n_trees), out.ctypes.data)
+        if bad:
+            raise ValueError(f"model inputs contain NaN in {bad} row(s); pass "
+                             "nan_policy='missing' to treat NaN as a missing value (XGBoost's "
+                             "semantics)")
+        return out
+
+    def excerpt(self, n_lines: int = 30) -> str:
+        """The first ``n_lines`` of the generated C code of the first translation unit."""
+        return "\n".join(str(self.info.get("excerpt", "")).splitlines()[:n_lines])
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickling (e.g. for a process pool) reloads the library from the cache in the new process
+        return (CompiledModel.load, (self.path.parent, self.n_features, self.n_trees))
+
+
+_LOADED: dict[str, CompiledModel] = {}
+
+
+def clear_memo() -> None:
+    """Forget the libraries and calibrations memoised in this process (the disk cache stays)."""
+    _LOADED.clear()
+    _CALIBRATIONS.clear()
+
+
+def compile_booster_library(booster: Any, *, options: CompileOptions = DEFAULT_OPTIONS,
+                            compiler: str | os.PathLike[str] | None = None,
+                            sample: np.ndarray | None = None, use_cache: bool = True,
+                            verify: bool = True) -> CompiledModel:
+    """Compile one XGBoost ``booster`` (or fetch it from the cache); raise on any failure.
+
+    Raises :class:`CompilationError` if no compiler is found, the build fails, or the verification
+    against XGBoost on :func:`probe_matrix` inputs fails. ``use_cache=False`` always builds and
+    keeps nothing on disk (the library lives on in this process only; it cannot be pickled).
+    """
+    booster = getattr(booster, "get_booster", lambda: booster)()
+    cc = find_compiler(compiler)
+    if cc is None:
+        raise CompilationError(f"no working C compiler "
+                               f"({compiler or os.environ.get(COMPILER_ENV) or 'gcc'!s}); "
+                               f"set ${COMPILER_ENV} or install gcc")
+    raw = bytes(booster.save_raw("ubj"))
+    n_features, n_trees = int(booster.num_features()), int(booster.num_boosted_rounds())
+    if sample is not None:
+        sample = check_matrix(sample, n_features)
+    key = _library_key(raw, cc, options, sample)
+    root = cache_dir("compiled")
+    folder = root / key
+    if use_cache and key in _LOADED and (folder / "model.so").exists():
+        _LOADED[key].info["cache"] = "hit"
+        return _LOADED[key]
+    if use_cache and (folder / "build.json").exists():
+        try:
+            model = CompiledModel.load(folder, n_features, n_trees)
+            model.info["cache"] = "hit"
+            _LOADED[key] = model
+            return model
+        except (CompilationError, OSError, ValueError) as exc:
+            warnings.warn(f"cached library {folder} unusable ({exc}); rebuilding",
+                          UserWarning, stacklevel=2)
+    tmp = root / f".{key}.{uuid.uuid4().hex}.tmp"
+    log.info("compiling a %d-tree booster with %s (options %s)", n_trees, cc[1], options.key())
+    try:
+        tmp.mkdir(parents=True)
+        try:
+            info = _build(raw, n_features, cc, options, sample, tmp)
+        except CompilationError:
+            raise
+        except Exception as exc:  # tl2cgen/treelite errors, I/O problems
+            raise CompilationError(f"code generation failed: {type(exc).__name__}: {exc}") \
+                from exc
+        info |= {"key": key, "compiler": list(cc), "options": asdict(options),
+                 "versions": _versions(), "n_trees": n_trees, "n_features": n_features,
+                 "sha256": _sha256(tmp / "model.so"), "created": time.time()}
+        (tmp / "build.json").write_text(json.dumps(info, indent=2))
+        model = CompiledModel.load(tmp, n_features, n_trees)
+        if verify:
+            _verify(model, booster)
+        if not use_cache:
+            # the loaded library stays mapped in memory after its folder is deleted
+            shutil.rmtree(tmp, ignore_errors=True)
+            model.info["cache"] = "off"
+            return model
+        # Library files are never rewritten in place (a loaded library is memory-mapped); the
+        # entry is installed by renaming the folder. The model stays loaded from the temporary
+        # name: dlopen of the final name could return a library loaded earlier under it.
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(tmp, folder)
+            model.path = folder / "model.so"
+        except OSError:  # another process installed the same key first: theirs is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+            model = CompiledModel.load(folder, n_features, n_trees)
+        model.info["cache"] = "miss"
+        _LOADED[key] = model
+        return model
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _verify(model: CompiledModel, booster: Any) -> None:
+    """Compare the library with XGBoost on the split-boundary probe inputs; raise if they differ."""
+    x = probe_matrix(booster)
+    for margin in (True, False):
+        ref = booster.inplace_predict(x, predict_type="margin" if margin else "value")
+        got = model.predict(x, margin=margin)
+        err = np.abs(got.astype(float) - ref.astype(float))
+        tol = tolerance(ref, model.n_trees)
+        if not np.all(err <= tol):
+            i = int(np.argmax(err))
+            raise CompilationError(
+                f"compiled library disagrees with XGBoost on {int((err > tol).sum())} of "
+                f"{len(x)} split-boundary inputs (worst |Δ| = {err[i]:.3g} > tolerance "
+                f"{tol:.3g}, margin={margin}); options {model.info.get('options')}")
+
+
+# --------------------------------------------------------------------------------------------
+# dispatcher
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Calibration:
+    """Measured times of both backends: ``sizes`` (batch sizes), median seconds per call
+    ``compiled`` and ``xgboost`` (same length), and the resulting ``crossover`` (rows; batches of
+    this size or more go to XGBoost; ``inf``: always compiled), found with the compiled times
+    inflated by ``margin``; ``seconds`` the time the calibration took."""
+
+    sizes: list[int]
+    compiled: list[float]
+    xgboost: list[float]
+    crossover: float
+    n_threads: int
+    seconds: float
+    margin: float = 0.0
+
+    def table(self) -> Any:
+        """As a :class:`pandas.DataFrame` with µs per call and the ratio xgboost/compiled."""
+        import pandas as pd
+
+        df = pd.DataFrame({"batch": self.sizes, "compiled_us": np.array(self.compiled) * 1e6,
+                           "xgboost_us": np.array(self.xgboost) * 1e6})
+        df["speedup"] = df["xgboost_us"] / df["compiled_us"]
+        return df
+
+
+def _crossover(sizes: Sequence[int], t_c: Sequence[float], t_x: Sequence[float]) -> float:
+    """Batch size from which XGBoost is faster: between the last size where compiled wins and the
+    first from which XGBoost wins at every larger measured size (geometric mean of the two);
+    beyond the largest measured size, extrapolated from the last two sizes (affine costs)."""
+    wins_x = [x < c for c, x in zip(t_c, t_x, strict=True)]
+    if wins_x[-1]:
+        j = len(wins_x) - 1
+        while j > 0 and wins_x[j - 1]:
+            j -= 1
+        return 0.0 if j == 0 else math.sqrt(sizes[j - 1] * sizes[j])
+    if len(sizes) < 2:
+        return math.inf
+    ds = sizes[-1] - sizes[-2]
+    slope_c = (t_c[-1] - t_c[-2]) / ds
+    slope_x = (t_x[-1] - t_x[-2]) / ds
+    if slope_c <= slope_x:
+        return math.inf
+    return float(sizes[-1] + (t_x[-1] - t_c[-1]) / (slope_c - slope_x))
+
+
+_CALIBRATIONS: dict[tuple[str, int], Calibration] = {}
+
+
+class BoosterPredictor:
+    """One booster with two backends — compiled C and ``xgboost`` — and a dispatcher between them.
+
+    :meth:`predict` validates the input once (:func:`check_matrix`, ``nan_policy``), then sends a
+    batch of ``n`` rows to the compiled library if ``n < crossover`` and to
+    ``Booster.inplace_predict`` otherwise (or to the backend named by ``backend``). Without a
+    compiled library every batch goes to XGBoost. XGBoost runs on a private copy of the booster
+    (made from the same bytes that were compiled) with ``nthread = n_threads``.
+    """
+
+    def __init__(self, booster: Any, compiled: CompiledModel | None, *,
+                 n_threads: int | None = None, nan_policy: NanPolicy = "raise",
+                 crossover: float | None = None) -> None:
+        import xgboost as xgb
+
+        if nan_policy not in ("raise", "missing"):
+            raise ValueError(f"nan_policy must be 'raise' or 'missing', got {nan_policy!r}")
+        booster = getattr(booster, "get_booster", lambda: booster)()
+        self.raw = bytes(booster.save_raw("ubj"))
+        self.booster = xgb.Booster(model_file=bytearray(self.raw))
+        self.n_threads = int(n_threads) if n_threads else default_threads()
+        if self.n_threads < 1:
+            raise ValueError("n_threads must be ≥ 1")
+        self.booster.set_param({"nthread": self.n_threads})
+        self.compiled = compiled
+        self.n_features = int(self.booster.num_features())
+        self.n_trees = int(self.booster.num_boosted_rounds())
+        self.nan_policy: NanPolicy = nan_policy
+        self.calibration: Calibration | None = None
+        if compiled is None:
+            self.crossover = 0.0
+        else:
+            self.crossover = math.inf if crossover is None else float(crossover)
+
+    def __repr__(self) -> str:
+        kind = "compiled+xgboost" if self.compiled is not None else "xgboost only"
+        return (f"BoosterPredictor({kind}, {self.n_trees} trees, {self.n_features} features, "
+                f"crossover={self.crossover:g} rows, n_threads={self.n_threads})")
+
+    @property
+    def is_compiled(self) -> bool:
+        """Whether a compiled library is available (``False`` after a fallback)."""
+        return self.compiled is not None
+
+    def backend_for(self, n: int) -> Literal["compiled", "xgboost"]:
+        """The backend :meth:`predict` uses for a batch of ``n`` rows."""
+        return "compiled" if self.compiled is not None and n < self.crossover else "xgboost"
+
+    def predict(self, x: Any, *, margin: bool = False, backend: Backend = "auto") -> np.ndarray:
+        """Predictions for model inputs ``x`` (n, n_features): float32, shape (n,).
+
+        ``margin=True``: the raw score (for a classifier, the log-odds). ``backend``: ``"auto"``
+        (dispatch by batch size), ``"compiled"`` or ``"xgboost"``.
+        """
+        x = check_matrix(x, self.n_features)
+        which = self.backend_for(x.shape[0]) if backend == "auto" else backend
+        if which == "compiled":
+            if self.compiled is None:
+                raise CompilationError("no compiled library (compilation fell back to xgboost)")
+            return self.compiled._predict(x, margin, self.n_threads, self.nan_policy)
+        if which != "xgboost":
+            raise ValueError(f"backend must be 'auto', 'compiled' or 'xgboost', got {backend!r}")
+        if self.nan_policy == "raise" and np.isnan(x).any():
+            bad = int(np.isnan(x).any(axis=1).sum())
+            raise ValueError(f"model inputs contain NaN in {bad} row(s); pass "
+                             "nan_policy='missing' to treat NaN as a missing value")
+        if x.shape[0] == 0:
+            return np.empty(0, dtype=np.float32)
+        out = self.booster.inplace_predict(x, predict_type="margin" if margin else "value")
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    def calibrate(self, sample: np.ndarray, *, max_size: int = 8192, budget_s: float = 2.0,
+                  rounds: int = 3, margin: float = CALIBRATION_MARGIN, reuse: bool = True
+                  ) -> Calibration:
+        """Measure both backends and set :attr:`crossover` (the result is cached).
+
+        ``sample``: representative inputs (m, n_features), tiled to the batch sizes. Both backends
+        are timed side by side (:func:`measure`, ``rounds`` blocks each) at 1 row and at
+        ``max_size`` rows; if XGBoost wins at ``max_size``, the crossover is bracketed by
+        bisection in log(batch size) until the bracket is narrower than a factor 2 (or
+        ``budget_s`` is spent); if the compiled library wins even there, the crossover is
+        extrapolated from the two measurements with affine costs (see :func:`_crossover`).
+        The compiled library counts as faster only if it wins by more than ``margin`` (relative):
+        near parity the dispatcher keeps XGBoost, so that measurement noise cannot make it slower
+        than ``inplace_predict``.
+
+        The measurement is stored beside the library (per host, ``n_threads`` and ``margin``) and
+        memoised in this process; ``reuse=False`` measures again and overwrites it.
+        """
+        if self.compiled is None:
+            raise CompilationError("nothing to calibrate: no compiled library")
+        memo_key = (self.compiled.key, self.n_threads)
+        saved = self.compiled.path.parent / "calibration.json"
+        host = f"{platform.node()}/{os.cpu_count()}cpu/{self.n_threads}threads/margin{margin:g}"
+        if reuse and memo_key not in _CALIBRATIONS and saved.exists():
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                _CALIBRATIONS[memo_key] = Calibration(**json.loads(saved.read_text())[host])
+        if reuse and memo_key in _CALIBRATIONS:
+            self.calibration = _CALIBRATIONS[memo_key]
+            self.crossover = self.calibration.crossover
+            return self.calibration
+        sample = check_matrix(sample, self.n_features)
+        if len(sample) == 0:
+            raise ValueError("calibration needs at least one sample row")
+        t_start = time.perf_counter()
+        timings: dict[int, tuple[float, float]] = {}
+
+        def compiled_wins(n: int) -> bool:
+            t = measure({"compiled": lambda xs: self.predict(xs, backend="compiled"),
+                         "xgboost": lambda xs: self.predict(xs, backend="xgboost")},
+                        _batches(sample, n), rounds=rounds, block_s=0.01)
+            timings[n] = (t["compiled"] * (1.0 + margin), t["xgboost"])
+            return timings[n][0] <= timings[n][1]
+
+        lo, hi = 1, max(2, int(max_size))
+        if compiled_wins(lo) and not compiled_wins(hi):
+            while hi > 2 * lo and time.perf_counter() - t_start < budget_s:
+                mid = int(round(math.sqrt(lo * hi)))
+                if compiled_wins(mid):
+                    lo = mid
+                else:
+                    hi = mid
+        sizes = sorted(timings)
+        t_c = [timings[n][0] for n in sizes]
+        t_x = [timings[n][1] for n in sizes]
+        crossover = _crossover(sizes, t_c, t_x)
+        cal = Calibration(sizes, [t / (1.0 + margin) for t in t_c], t_x, crossover,
+                          self.n_threads, time.perf_counter() - t_start, margin)
+        _CALIBRATIONS[memo_key] = cal
+        with contextlib.suppress(OSError, ValueError):  # read-only cache: keep it in memory
+            table = json.loads(saved.read_text()) if saved.exists() else {}
+            table[host] = asdict(cal)
+            tmp = saved.with_name(f".{saved.name}.{uuid.uuid4().hex}")
+            tmp.write_text(json.dumps(table, indent=1))
+            os.replace(tmp, saved)
+        self.calibration = cal
+        self.crossover = cal.crossover
+        return cal
+
+
+@dataclass
+class Timings:
+    """Result of :func:`measure`: seconds per call of each function.
+
+    ``calls[name]``: every timed call; ``rounds[name]``: the median of each round's block (the
+    rounds of all functions are aligned, so ratios can be taken round by round).
+    """
+
+    calls: dict[str, np.ndarray]
+    rounds: dict[str, np.ndarray]
+
+    def __getitem__(self, name: str) -> float:
+        """Median seconds per call of ``name`` (over all timed calls)."""
+        return float(np.median(self.calls[name]))
+
+    def ratio(self, numerator: str, denominator: str) -> float:
+        """Paired ratio time(numerator) / time(denominator): median over rounds of the ratio of
+        the two functions' block medians in the same round (load that changes slowly cancels)."""
+        return float(np.median(self.rounds[numerator] / self.rounds[denominator]))
+
+
+def measure(funcs: dict[str, Callable[..., Any]], inputs: Sequence[Any] | None = None, *,
+            rounds: int = 3, block_s: float = 0.02, max_calls: int = 200,
+            pause_s: float = 0.003, budget_s: float = 0.0, max_rounds: int = 200) -> Timings:
+    """Time functions side by side: ``measure({...})["name"]`` is the median seconds per call.
+
+    ``inputs``: if given, every function is called with one argument, the inputs taken in turn
+    (e.g. different batches of rows, so that a branch predictor cannot learn one row by heart);
+    else without arguments. Each function runs in blocks: a pause of ``pause_s`` (so that the
+    OpenMP worker threads of a previous XGBoost call stop spinning — on a busy machine they
+    would steal the CPU from the next measurement), one discarded warm-up call, then as many timed
+    calls back to back as fit in ``block_s`` (1 … ``max_calls``; a call longer than ``block_s`` is
+    itself the sample). Every function is called once before. The blocks of all functions
+    alternate for ``rounds`` rounds — or more, up to ``max_rounds``, until ``budget_s`` seconds
+    are spent — so slow drifts of the machine's load hit every function alike (see
+    :meth:`Timings.ratio`).
+    """
+    items = list(inputs) if inputs is not None else [None]
+    if not items:
+        raise ValueError("inputs must not be empty")
+
+    def call(f: Callable[..., Any], k: int) -> float:
+        t0 = time.perf_counter()
+        if inputs is None:
+            f()
+        else:
+            f(items[k % len(items)])
+        return time.perf_counter() - t0
+
+    calls: dict[str, list[float]] = {k: [] for k in funcs}
+    per_round: dict[str, list[float]] = {k: [] for k in funcs}
+    for f in funcs.values():  # first calls (lazy initialisation) are not timed
+        call(f, 0)
+    k = 0
+    t_start = time.perf_counter()
+    done = 0
+    while done < max(1, int(rounds)) or (time.perf_counter() - t_start < budget_s
+                                         and done < max_rounds):
+        done += 1
+        start = k
+        for name, f in funcs.items():
+            k = start  # every function sees the same inputs in a round
+            time.sleep(pause_s)
+            warm = call(f, k)
+            k += 1
+            if warm >= block_s:  # a long call: the pause was enough, keep it as the sample
+                block = [warm]
+            else:
+                n_calls = int(min(max_calls, max(1, block_s / max(warm, 1e-7))))
+                block = []
+                for _ in range(n_calls):
+                    block.append(call(f, k))
+                    k += 1
+            calls[name] += block
+            per_round[name].append(float(np.median(block)))
+    return Timings({k: np.array(v) for k, v in calls.items()},
+                   {k: np.array(v) for k, v in per_round.items()})
+
+
+def _batches(x: np.ndarray, n: int, most: int = 32) -> list[np.ndarray]:
+    """Up to ``most`` different C-contiguous batches of ``n`` rows of ``x`` (tiled if short)."""
+    if len(x) >= 2 * n:
+        return [np.ascontiguousarray(x[i * n:(i + 1) * n]) for i in range(min(most, len(x) // n))]
+    return [np.ascontiguousarray(np.tile(x, (-(-n // len(x)), 1))[:n])]
+
+
+def speed_table(predictor: BoosterPredictor, x: np.ndarray, sizes: Sequence[int], *,
+                baselines: dict[str, Callable[[np.ndarray], Any]] | None = None,
+                rounds: int = 3, block_s: float = 0.02, budget_s: float = 0.0,
+                ratios: Sequence[tuple[str, str]] = (("inplace_predict", "compiled"),
+                                                     ("inplace_predict", "dispatcher"))) -> Any:
+    """Median time per call (µs) of every backend on batches of ``n`` rows of ``x``, per size.
+
+    Columns: ``batch``; each of ``baselines`` (name → function of the batch, e.g.
+    ``XGBRegressor.predict``); ``inplace_predict`` (on the predictor's booster, same threads);
+    ``compiled`` (if available); ``dispatcher`` (:meth:`BoosterPredictor.predict`); ``backend``
+    (what the dispatcher chose); and for each pair in ``ratios`` the paired ratio
+    ``"a / b"`` (:meth:`Timings.ratio`; > 1: b is faster). Different batches of ``x`` are used in
+    turn; measured with :func:`measure` (at least ``rounds`` rounds, more while ``budget_s``
+    seconds per batch size last). Returns a :class:`pandas.DataFrame`.
+    """
+    import pandas as pd
+
+    x = check_matrix(x, predictor.n_features)
+    rows = []
+    for n in sizes:
+        if not 0 < int(n) <= len(x):
+            raise ValueError(f"batch size {n} outside 1..{len(x)}")
+        funcs: dict[str, Callable[[np.ndarray], Any]] = dict(baselines or {})
+        if predictor.is_compiled:
+            funcs["compiled"] = lambda xs: predictor.predict(xs, backend="compiled")
+        funcs["inplace_predict"] = predictor.booster.inplace_predict
+        funcs["dispatcher"] = predictor.predict  # right after inplace_predict: tightest pairing
+        t = measure(funcs, _batches(x, int(n)), rounds=rounds, block_s=block_s,
+                    budget_s=budget_s)
+        row: dict[str, Any] = {"batch": int(n)} | {k: t[k] * 1e6 for k in funcs}
+        row["backend"] = predictor.backend_for(int(n))
+        for a, b in ratios:
+            if a in funcs and b in funcs:
+                row[f"{a} / {b}"] = t.ratio(a, b)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def default_threads() -> int:
+    """CPUs this process may run on (``os.sched_getaffinity``, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def compile_booster(booster: Any, *, options: CompileOptions = DEFAULT_OPTIONS,
+                    compiler: str | os.PathLike[str] | None = None,
+                    n_threads: int | None = None, nan_policy: NanPolicy = "raise",
+                    crossover: float | Literal["measure", "remeasure"] | None = "measure",
+                    sample: np.ndarray | None = None, use_cache: bool = True,
+                    calibration_budget_s: float = 2.0, label: str = "booster"
+                    ) -> BoosterPredictor:
+    """Compile an XGBoost booster (or sklearn wrapper) into a :class:`BoosterPredictor`.
+
+    ``crossover``: ``"measure"`` (default: :meth:`BoosterPredictor.calibrate` on ``sample``, or
+    on :func:`probe_matrix` rows; a measurement cached for this library, host and thread count is
+    reused), ``"remeasure"`` (measure again), a number of rows, or ``None`` (always compiled).
+    If compiling fails for any reason, a :class:`CompilationFallbackWarning` is emitted and the
+    predictor uses XGBoost for every batch (``label`` names the model in that warning).
+    """
+    try:
+        compiled: CompiledModel | None = compile_booster_library(
+            booster, options=options, compiler=compiler, sample=sample, use_cache=use_cache)
+    except CompilationError as exc:
+        warnings.warn(f"could not compile the {label} ({exc}); its predictions come from "
+                      "xgboost instead (identical results, slower for small batches)",
+                      CompilationFallbackWarning, stacklevel=2)
+        compiled = None
+    measured = crossover in ("measure", "remeasure")
+    fixed = None if crossover is None or measured else float(crossover)  # type: ignore[arg-type]
+    pred = BoosterPredictor(booster, compiled, n_threads=n_threads, nan_policy=nan_policy,
+                            crossover=fixed)
+    if compiled is not None and measured:
+        cal_x = sample if sample is not None else probe_matrix(pred.booster, max_rows=1024)
+        pred.calibrate(cal_x, budget_s=calibration_budget_s, reuse=crossover == "measure")
+    return pred
+
+
+# --------------------------------------------------------------------------------------------
+# the compiled surrogate
+# --------------------------------------------------------------------------------------------
+_STAGES = ("gate", "regressor")
+
+
+@dataclass
+class CompiledSurrogate(TwoStageSurrogate):
+    """A :class:`~lecture_utils.surrogate.TwoStageSurrogate` whose two boosters are evaluated by
+    :class:`BoosterPredictor` (compiled C below the measured crossover, XGBoost above).
+
+    Everything else — features, domain check, the hard and smooth combinations, metadata, ``save``
+    — is inherited unchanged, so both classes combine the stages in exactly one way. Build it with
+    :func:`compile_surrogate`. ``predictors`` maps ``"gate"``/``"regressor"`` to the stage
+    predictors; ``backend`` forces ``"compiled"`` or ``"xgboost"`` for every call (default
+    ``"auto"``).
+    """
+
+    predictors: dict[str, BoosterPredictor] = field(default_factory=dict, repr=False,
+                                                    compare=False)
+    backend: Backend = field(default="auto", compare=False)
+
+    # The single place where the boosters are evaluated (x: float32 features (n, 6)). The four
+    # methods below route through it; once TwoStageSurrogate does the same through a method of
+    # this name and signature, they can be deleted here.
+    def _raw(self, stage: str, x: np.ndarray, *, margin: bool) -> np.ndarray:
+        pred = self.predictors.get(stage)
+        if pred is None:  # e.g. after CompiledSurrogate.load: plain xgboost
+            booster = getattr(self, stage).get_booster()
+            out = booster.inplace_predict(x, predict_type="margin" if margin else "value")
+        else:
+            out = pred.predict(x, margin=margin, backend=self.backend)
+        return np.asarray(out, dtype=float)
+
+    def gate_logit(self, points: Any) -> np.ndarray:
+        """The gate's log-odds ``logit p(x)``, shape (n,), float64."""
+        return self._raw("gate", self._inputs(points), margin=True)
+
+    def gate_probability(self, points: Any) -> np.ndarray:
+        """Probability that each point lies in the region Δχ² < cut, shape (n,), float64."""
+        return self._raw("gate", self._inputs(points), margin=False)
+
+    def predict_regressor(self, points: Any) -> np.ndarray:
+        """The regressor's χ² alone (meaningful inside the region only), shape (n,), float64."""
+        return self._raw("regressor", self._inputs(points), margin=False)
+
+    def _both(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
+        x = self._inputs(points)
+        return self._raw("gate", x, margin=True), self._raw("regressor", x, margin=False)
+
+    @property
+    def is_compiled(self) -> bool:
+        """Whether both stages have a compiled library (``False`` after a fallback)."""
+        return all(self.predictors.get(s) is not None and self.predictors[s].is_compiled
+                   for s in _STAGES)
+
+    def backend_for(self, n: int) -> dict[str, str]:
+        """Which backend each stage uses for a batch of ``n`` points."""
+        if self.backend != "auto":
+            return dict.fromkeys(_STAGES, self.backend)
+        return {s: p.backend_for(n) for s, p in self.predictors.items()}
+
+    def compile_info(self) -> dict[str, Any]:
+        """Per stage: trees, library path and cache status, build times, crossover (rows)."""
+        out: dict[str, Any] = {}
+        for s, p in self.predictors.items():
+            c = p.compiled
+            out[s] = {"n_trees": p.n_trees, "compiled": c is not None,
+                      "crossover": p.crossover, "n_threads": p.n_threads}
+            if c is not None:
+                out[s] |= {"library": str(c.path), "cache": c.info.get("cache"),
+                           "codegen_s": c.info.get("codegen_s"),
+                           "compile_s": c.info.get("compile_s"),
+                           "generated_lines": c.info.get("generated_lines")}
+        return out
+
+
+def compile_surrogate(surrogate: TwoStageSurrogate, *, options: CompileOptions = DEFAULT_OPTIONS,
+                      compiler: str | os.PathLike[str] | None = None,
+                      n_threads: int | None = None, nan_policy: NanPolicy = "raise",
+                      crossover: float | Literal["measure", "remeasure"] | None = "measure",
+                      use_cache: bool = True, calibration_budget_s: float = 4.0,
+                      seed: int = 0) -> CompiledSurrogate:
+    """Compile both stages of ``surrogate``; same ``predict``/``gate_probability``/… interface.
+
+    Libraries are built with treelite → tl2cgen → the C compiler (``compiler``, else
+    ``$LECTURE_UTILS_CC``, ``$CC``, ``gcc``) and cached under ``cache_dir("compiled")`` by the
+    model bytes, compiler version, tl2cgen version and ``options``; a second call with the same
+    model loads them in milliseconds. The crossover of each stage is measured once on features
+    of seeded random points of the training domain and cached beside the library
+    (``crossover="measure"``; ``"remeasure"`` measures again), fixed (a number of rows), or
+    ``None`` (always compiled). Without a working compiler the result warns
+    (:class:`CompilationFallbackWarning`) and predicts with XGBoost — the same numbers as
+    ``surrogate``.
+    """
+    rng = np.random.default_rng(seed)
+    lo, hi = surrogate.domain.T
+    u = rng.random((512, len(lo)))
+    pts = lo + u * (hi - lo)
+    pts[:, 0] = np.exp(np.log(lo[0]) + u[:, 0] * (np.log(hi[0]) - np.log(lo[0])))
+    sample = surrogate.features(pts)
+    preds = {}
+    for stage in _STAGES:
+        preds[stage] = compile_booster(
+            getattr(surrogate, stage), options=options, compiler=compiler, n_threads=n_threads,
+            nan_policy=nan_policy, crossover=crossover, sample=sample, use_cache=use_cache,
+            calibration_budget_s=calibration_budget_s / 2, label=stage)
+    init = {f.name: getattr(surrogate, f.name) for f in fields(TwoStageSurrogate) if f.init}
+    init["metadata"] = json.loads(json.dumps(surrogate.metadata))
+    return CompiledSurrogate(**init, predictors=preds)

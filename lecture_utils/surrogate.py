@@ -1,0 +1,944 @@
+"""The two-stage gradient-boosted-tree surrogate of the ALP χ², its persistence and its validation.
+
+The exact χ² (:func:`lecture_utils.alps.chi2`) costs seconds per point; a boosted-tree prediction
+costs microseconds. The χ² spans some twenty orders of magnitude over the parameter box (the region
+of interest sits at 13–23 while small f_a gives 10⁹–10²²), so one regressor on the raw values would
+spend its capacity on numbers nobody needs. The course's surrogate therefore has **two stages**:
+
+**gate**
+    an :class:`xgboost.XGBClassifier` estimating the probability ``p(x)`` that a point lies in the
+    *region of interest*, ``Δχ² = χ² − χ²_min < cut`` with ``cut =``
+    :data:`lecture_utils.stats.REGION_DELTA_CHI2` (the one definition of the cut) and ``χ²_min`` the
+    smallest χ² of the training data. It is a proper probabilistic classifier (logistic loss on hard
+    labels), so its probabilities can be checked for calibration. Huge χ² values need no cap or log:
+    for the gate they are simply label 0.
+**regressor**
+    an :class:`xgboost.XGBRegressor` for χ² itself, trained only on points with
+    ``Δχ² < cut + regressor_margin`` — slightly beyond the cut so that it is not extrapolating at
+    the boundary the gate draws.
+
+Two ways of combining them, and only these two:
+
+:meth:`TwoStageSurrogate.predict` — the *hard* combination
+    the regressor's χ² where ``p(x) ≥ threshold`` (default 0.5), ``+inf`` elsewhere;
+:meth:`TwoStageSurrogate.predict_smooth` — the *smooth* combination for samplers and optimisers
+    ``χ²_reg(x) + s · max(0, logit(threshold) − logit p(x))`` with ``s =``
+    :data:`PENALTY_SCALE` = 2 χ² units per unit of log-odds: finite everywhere, continuous, equal to
+    the hard combination inside the gate and growing monotonically as the gate grows more certain
+    that a point is outside. With ``s = 2`` the likelihood ``exp(−χ²/2)`` is multiplied by the
+    gate's odds relative to the threshold odds — a probabilistic reading of the penalty.
+
+Features (:func:`features`): ``log10(f_a / GeV)`` and the effective couplings
+``c_i · 10⁶ GeV / f_a`` (transform ``"ratio"``; the physics depends on c_i/f_a at low energies), or
+``log10 f_a`` and the raw couplings (``"raw"``). Both were measured on the hold-out set (see the
+chapter and ``benchmarks/surrogate_choices.py``). Feature matrices are float32, the precision the
+trees split in, so every backend (xgboost, compiled C) sees identical inputs.
+
+Early stopping uses one seeded validation split (stratified by region membership): the gate stops on
+validation log-loss, the regressor on validation MAE inside the cut. The number of trees found
+there is kept and, by default, both stages are refit on all training points with that many trees.
+
+A fitted surrogate saves to a folder: ``gate.ubj`` and ``regressor.ubj`` (XGBoost's UBJSON) and
+``metadata.json`` (feature names, parameter order, domain, cut, χ²_min, hyperparameters, package
+versions, training-data hash, SHA-256 of both model files). :meth:`TwoStageSurrogate.load` checks
+it against the code (and, optionally, against the data) and raises
+:class:`SurrogateMetadataError` on a mismatch.
+
+Points outside the training box (:data:`lecture_utils.alps.DOMAIN`) are flagged by
+:meth:`~TwoStageSurrogate.in_domain`; every prediction method emits one
+:class:`OutOfDomainWarning` per surrogate when it meets such points (trees extrapolate as
+constants — the numbers there mean nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from . import alps
+from ._cache import cache_dir, content_hash
+from .stats import REGION_DELTA_CHI2, delta_chi2
+
+__all__ = [
+    "DEFAULT_HYPERPARAMETERS",
+    "FEATURE_TRANSFORMS",
+    "HYPERPARAMETERS_PATH",
+    "PENALTY_SCALE",
+    "REGRESSOR_MARGIN",
+    "OutOfDomainWarning",
+    "SurrogateMetadataError",
+    "TwoStageSurrogate",
+    "ValidationReport",
+    "confusion_counts",
+    "default_surrogate",
+    "feature_names",
+    "features",
+    "gate_metrics",
+    "iou",
+    "learning_curve",
+    "load_hyperparameters",
+    "region_iou",
+    "regression_metrics",
+    "reliability_curve",
+    "split_indices",
+    "stage_model",
+    "training_data_hash",
+    "training_split",
+    "validate",
+]
+
+FORMAT_VERSION: int = 1
+"""Version of the saved-model layout and of the feature definitions; bumped on any change."""
+
+Transform = Literal["ratio", "raw"]
+FEATURE_TRANSFORMS: tuple[str, ...] = ("ratio", "raw")
+"""Available feature transforms (see :func:`features`)."""
+
+FA_REFERENCE_GEV: float = 1.0e6
+"""Reference scale of the effective couplings: feature ``c_i · FA_REFERENCE_GEV / f_a`` (O(1))."""
+
+REGRESSOR_MARGIN: float = 2.0
+"""Default extra Δχ² beyond the cut on which the regressor trains (chosen by measurement)."""
+
+PENALTY_SCALE: float = 2.0
+"""χ² penalty per unit of gate log-odds below the threshold in :meth:`predict_smooth`."""
+
+DEFAULT_THRESHOLD: float = 0.5
+"""Working threshold of the gate probability."""
+
+DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
+    "gate": {"max_depth": 6, "learning_rate": 0.05, "gamma": 0.0, "min_child_weight": 1.0,
+             "subsample": 0.8, "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0},
+    "regressor": {"max_depth": 6, "learning_rate": 0.05, "gamma": 0.0, "min_child_weight": 1.0,
+                  "subsample": 0.8, "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0},
+}
+"""Untuned starting values (the shipped, tuned ones are in :data:`HYPERPARAMETERS_PATH`)."""
+
+HYPERPARAMETERS_PATH: Path = Path(__file__).resolve().parent / "data" / \
+    "surrogate_hyperparameters.json"
+"""The shipped tuned hyperparameters, with the settings and results of the study beside them."""
+
+MAX_ESTIMATORS: int = 3000
+"""Upper bound on the number of trees; early stopping picks the actual number."""
+
+EARLY_STOPPING_ROUNDS: int = 50
+"""Stop when the validation metric has not improved for this many rounds."""
+
+VALIDATION_FRACTION: float = 0.2
+"""Fraction of the training points held out (seeded, stratified) for early stopping."""
+
+_SALT_SPLIT = 0x5EED_5B17
+_MODEL_FILES = {"gate": "gate.ubj", "regressor": "regressor.ubj"}
+
+
+class SurrogateMetadataError(ValueError):
+    """A saved surrogate does not match the code, the data or its own model files."""
+
+
+class OutOfDomainWarning(UserWarning):
+    """Points outside the training domain were passed to a surrogate (emitted once per model)."""
+
+
+# --------------------------------------------------------------------------------------------
+# features
+# --------------------------------------------------------------------------------------------
+def _check_transform(transform: str) -> str:
+    if transform not in FEATURE_TRANSFORMS:
+        raise ValueError(f"unknown feature transform {transform!r}; choose one of "
+                         f"{FEATURE_TRANSFORMS}")
+    return transform
+
+
+def feature_names(transform: Transform = "ratio") -> tuple[str, ...]:
+    """Names of the model inputs of ``transform`` (6 of them, :data:`alps.PARAMETERS` order)."""
+    _check_transform(transform)
+    if transform == "ratio":
+        return ("log10_fa",) + tuple(f"{p}_per_fa" for p in alps.PARAMETERS[1:])
+    return ("log10_fa",) + tuple(alps.PARAMETERS[1:])
+
+
+def as_points(points: Any) -> np.ndarray:
+    """Validate physical points and return them as float64, shape (n, 6).
+
+    Accepts an array of shape (n, 6) or (6,) in :data:`alps.PARAMETERS` order, or a DataFrame with
+    (at least) those columns, which are taken by name. Raises :class:`ValueError` for a wrong
+    number of columns, missing names, NaN/inf values or f_a ≤ 0. Points outside the domain are
+    *not* rejected here (see :meth:`TwoStageSurrogate.in_domain`).
+    """
+    if isinstance(points, pd.DataFrame):
+        missing = [p for p in alps.PARAMETERS if p not in points.columns]
+        if missing:
+            raise ValueError(f"DataFrame lacks parameter columns {missing}; need "
+                             f"{list(alps.PARAMETERS)}")
+        points = points[list(alps.PARAMETERS)].to_numpy(dtype=float)
+    return alps.validate_points(points, allow_extrapolation=True)
+
+
+def features(points: Any, transform: Transform = "ratio") -> np.ndarray:
+    """Model-input matrix of physical ``points``: float32, shape (n, 6), C-contiguous.
+
+    ``"ratio"``: ``[log10(f_a/GeV), c_i · 10⁶ GeV / f_a for the five couplings]``;
+    ``"raw"``: ``[log10(f_a/GeV), c_i]``. Computed in float64 and rounded once to float32.
+    """
+    _check_transform(transform)
+    p = as_points(points)
+    out = np.empty_like(p)
+    out[:, 0] = np.log10(p[:, 0])
+    if transform == "ratio":
+        out[:, 1:] = p[:, 1:] * (FA_REFERENCE_GEV / p[:, :1])
+    else:
+        out[:, 1:] = p[:, 1:]
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers: hashes, versions, splits
+# --------------------------------------------------------------------------------------------
+def training_data_hash(points: np.ndarray, chi2: np.ndarray) -> str:
+    """SHA-256 identifying a training set: the float64 bytes of points (n, 6) and χ² (n,)."""
+    p = np.ascontiguousarray(np.asarray(points, dtype=np.float64))
+    c = np.ascontiguousarray(np.asarray(chi2, dtype=np.float64))
+    return content_hash("training-data", list(p.shape), p.tobytes(), c.tobytes())
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+    import xgboost
+
+    from . import __version__
+
+    # module versions, not distribution names (xgboost ships as "xgboost" or "xgboost-cpu")
+    return {"python": ".".join(map(str, sys.version_info[:3])), "xgboost": xgboost.__version__,
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+            "lecture_utils": __version__}
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def split_indices(n: int, seed: int, fraction: float = VALIDATION_FRACTION,
+                  stratify: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/validation split of ``n`` items: (train indices, validation indices), sorted.
+
+    With ``stratify`` (labels, shape (n,)) every class contributes ``round(fraction · n_class)``
+    items to the validation part. The same ``seed`` always gives the same split, so tuning and
+    training see the identical validation set.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng([int(seed), _SALT_SPLIT])
+    labels = np.zeros(n, dtype=int) if stratify is None else np.asarray(stratify)
+    if labels.shape != (n,):
+        raise ValueError("stratify must have shape (n,)")
+    val: list[np.ndarray] = []
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        k = int(round(fraction * len(idx)))
+        val.append(rng.permutation(idx)[:k])
+    v = np.sort(np.concatenate(val)) if val else np.array([], dtype=int)
+    mask = np.zeros(n, dtype=bool)
+    mask[v] = True
+    return np.flatnonzero(~mask), v
+
+
+def _check_chi2(chi2: Any, n: int) -> np.ndarray:
+    c = np.asarray(chi2, dtype=float)
+    if c.shape != (n,):
+        raise ValueError(f"chi2 must have shape ({n},), got {c.shape}")
+    if np.isnan(c).any():
+        raise ValueError(f"chi2 has {int(np.isnan(c).sum())} NaN value(s); drop those points "
+                         "(failed evaluations) before training")
+    if np.isneginf(c).any():
+        raise ValueError("chi2 has -inf values")
+    return c
+
+
+@dataclass(frozen=True)
+class TrainingSplit:
+    """Everything both stages train and early-stop on (shared by :meth:`TwoStageSurrogate.fit`
+    and :mod:`lecture_utils.tuning`, so tuning scores exactly what training will use).
+
+    ``x`` float32 features (n, 6); ``chi2`` (n,); ``inside``: Δχ² < cut (n,) bool; index arrays
+    into them: ``train``/``validation`` (seeded split, stratified by ``inside``),
+    ``regressor_train`` (training points with Δχ² < cut + margin), ``regressor_validation``
+    (validation points inside the cut), ``regressor_all`` (all points with Δχ² < cut + margin).
+    """
+
+    points: np.ndarray
+    x: np.ndarray
+    chi2: np.ndarray
+    chi2_min: float
+    cut: float
+    regressor_margin: float
+    inside: np.ndarray
+    train: np.ndarray
+    validation: np.ndarray
+    regressor_train: np.ndarray
+    regressor_validation: np.ndarray
+    regressor_all: np.ndarray
+    data_hash: str
+
+
+def training_split(points: Any, chi2: Any, *, transform: Transform = "ratio",
+                   cut: float = REGION_DELTA_CHI2, regressor_margin: float = REGRESSOR_MARGIN,
+                   seed: int = 0, validation_fraction: float = VALIDATION_FRACTION
+                   ) -> TrainingSplit:
+    """Validate training data and build the :class:`TrainingSplit` (see there).
+
+    Raises :class:`ValueError` for points outside :data:`alps.DOMAIN`, NaN χ², ``cut ≤ 0``,
+    ``regressor_margin < 0`` or fewer than 10 points on either side of the cut.
+    """
+    _check_transform(transform)
+    pts = as_points(points)
+    outside = ~alps.DOMAIN.contains(pts)
+    if outside.any():
+        raise ValueError(f"{int(outside.sum())} training point(s) lie outside alps.DOMAIN")
+    c = _check_chi2(chi2, len(pts))
+    if not (cut > 0 and regressor_margin >= 0):
+        raise ValueError(f"need cut > 0 and regressor_margin ≥ 0, got {cut}, {regressor_margin}")
+    chi2_min = float(c.min())
+    dchi2 = c - chi2_min
+    inside = dchi2 < cut
+    if inside.sum() < 10 or (~inside).sum() < 10:
+        raise ValueError(f"need ≥ 10 points inside and outside the region Δχ² < {cut:g}; got "
+                         f"{int(inside.sum())} inside, {int((~inside).sum())} outside")
+    tr, val = split_indices(len(pts), seed, validation_fraction, stratify=inside)
+    reg = dchi2 < cut + regressor_margin
+    return TrainingSplit(points=pts, x=features(pts, transform), chi2=c, chi2_min=chi2_min,
+                         cut=float(cut), regressor_margin=float(regressor_margin), inside=inside,
+                         train=tr, validation=val, regressor_train=tr[reg[tr]],
+                         regressor_validation=val[inside[val]], regressor_all=np.flatnonzero(reg),
+                         data_hash=training_data_hash(pts, c))
+
+
+# --------------------------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------------------------
+STAGE_METRIC: dict[str, str] = {"gate": "logloss", "regressor": "mae"}
+"""Validation metric of each stage (early stopping and tuning): gate log-loss (a proper scoring
+rule, so it rewards calibration), regressor mean absolute error inside the cut."""
+
+
+def stage_model(stage: str, params: Mapping[str, Any], *, n_estimators: int, seed: int,
+                n_jobs: int = 1, early_stopping_rounds: int | None = None,
+                callbacks: Sequence[Any] | None = None) -> Any:
+    """An unfitted XGBoost estimator for ``stage`` (``"gate"`` or ``"regressor"``).
+
+    Tree method ``hist`` (deterministic for a fixed seed; measured independent of ``n_jobs``),
+    objective ``binary:logistic`` / ``reg:squarederror``, eval metric :data:`STAGE_METRIC`.
+    """
+    import xgboost as xgb
+
+    if stage not in STAGE_METRIC:
+        raise ValueError(f"unknown stage {stage!r}; choose 'gate' or 'regressor'")
+    cls = xgb.XGBClassifier if stage == "gate" else xgb.XGBRegressor
+    objective = "binary:logistic" if stage == "gate" else "reg:squarederror"
+    return cls(**dict(params), objective=objective, n_estimators=int(n_estimators),
+               eval_metric=STAGE_METRIC[stage], early_stopping_rounds=early_stopping_rounds,
+               callbacks=list(callbacks) if callbacks else None, tree_method="hist",
+               random_state=int(seed), n_jobs=int(n_jobs))
+
+
+def _fit_booster(kind: str, params: Mapping[str, Any], x_tr: np.ndarray, y_tr: np.ndarray,
+                 x_val: np.ndarray, y_val: np.ndarray, *, x_all: np.ndarray, y_all: np.ndarray,
+                 seed: int, n_jobs: int, max_estimators: int, early_stopping_rounds: int,
+                 refit: bool) -> tuple[Any, dict[str, Any]]:
+    """Early-stop one stage on the validation split, then (optionally) refit on all points."""
+    metric = STAGE_METRIC[kind]
+    model = stage_model(kind, params, n_estimators=max_estimators, seed=seed, n_jobs=n_jobs,
+                        early_stopping_rounds=early_stopping_rounds)
+    model.fit(x_tr, y_tr, eval_set=[(x_val, y_val)], verbose=False)
+    n_trees = int(model.best_iteration) + 1
+    curve = np.asarray(model.evals_result()["validation_0"][metric], dtype=float)
+    info = {"n_estimators": n_trees, "validation_metric": metric,
+            "validation_score": float(curve[n_trees - 1]), "n_train": int(len(y_tr)),
+            "n_validation": int(len(y_val)), "refit": bool(refit)}
+    if refit:
+        model = stage_model(kind, params, n_estimators=n_trees, seed=seed, n_jobs=n_jobs)
+        model.fit(x_all, y_all, verbose=False)
+        info["n_train"] = int(len(y_all))
+    else:
+        # keep exactly the best trees: save/load, compilation and inplace_predict then all see
+        # the model that early stopping chose (not the extra rounds after it)
+        model._Booster = model.get_booster()[:n_trees]
+        model.set_params(early_stopping_rounds=None, n_estimators=n_trees)
+    return model, info
+
+
+@dataclass
+class TwoStageSurrogate:
+    """Gate classifier + χ² regressor over the ALP parameters (see the module docstring).
+
+    Build one with :meth:`fit` (or :func:`default_surrogate`, or :meth:`load`). Attributes
+    ``gate`` (:class:`xgboost.XGBClassifier`) and ``regressor`` (:class:`xgboost.XGBRegressor`)
+    are the fitted models; both take :meth:`features` as input.
+
+    Extension hooks (used by :mod:`lecture_utils.compiled`, keep their signatures): ``_inputs``
+    validates points, warns once outside the domain and returns the float32 features;
+    ``_both`` returns (gate log-odds, regressor χ²) as float64 — every combination goes through it.
+    """
+
+    gate: Any
+    regressor: Any
+    metadata: dict[str, Any]
+    _warned_domain: bool = field(default=False, repr=False, compare=False)
+
+    # ---- read-only views of the metadata
+    @property
+    def transform(self) -> Transform:
+        """Feature transform name (``"ratio"`` or ``"raw"``)."""
+        return self.metadata["transform"]
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the 6 model inputs."""
+        return tuple(self.metadata["feature_names"])
+
+    @property
+    def cut(self) -> float:
+        """Region cut Δχ² (the gate's definition of the region of interest)."""
+        return float(self.metadata["cut"])
+
+    @property
+    def chi2_min(self) -> float:
+        """χ²_min of the training data; the region is χ² < chi2_min + cut."""
+        return float(self.metadata["chi2_min"])
+
+    @property
+    def threshold(self) -> float:
+        """Working threshold on the gate probability."""
+        return float(self.metadata["threshold"])
+
+    @property
+    def penalty_scale(self) -> float:
+        """χ² per unit of log-odds in :meth:`predict_smooth`."""
+        return float(self.metadata["penalty_scale"])
+
+    @property
+    def data_hash(self) -> str:
+        """:func:`training_data_hash` of the training set."""
+        return str(self.metadata["data_hash"])
+
+    @property
+    def domain(self) -> np.ndarray:
+        """Training-domain bounds, shape (6, 2), physical units."""
+        return np.asarray(self.metadata["domain"], dtype=float)
+
+    # ---- training
+    @classmethod
+    def fit(cls, points: Any, chi2: Any, *, gate_params: Mapping[str, Any] | None = None,
+            regressor_params: Mapping[str, Any] | None = None, transform: Transform = "ratio",
+            cut: float = REGION_DELTA_CHI2, regressor_margin: float = REGRESSOR_MARGIN,
+            threshold: float = DEFAULT_THRESHOLD, penalty_scale: float = PENALTY_SCALE,
+            seed: int = 0, validation_fraction: float = VALIDATION_FRACTION,
+            max_estimators: int = MAX_ESTIMATORS,
+            early_stopping_rounds: int = EARLY_STOPPING_ROUNDS, refit: bool = True,
+            n_jobs: int = 1) -> TwoStageSurrogate:
+        """Train both stages on ``points`` (n, 6) with exact ``chi2`` (n,); deterministic.
+
+        ``chi2`` may contain ``+inf`` (treated as outside the region), not NaN. ``cut`` defaults to
+        :data:`~lecture_utils.stats.REGION_DELTA_CHI2`; χ²_min is the smallest training χ². The
+        regressor trains on Δχ² < ``cut + regressor_margin``. ``gate_params`` /
+        ``regressor_params`` are XGBoost tree parameters (default
+        :data:`DEFAULT_HYPERPARAMETERS`); the number of trees is chosen by early stopping on a
+        seeded validation split (:func:`split_indices`), then both stages are refit on all points
+        with that many trees unless ``refit=False``. Results do not depend on ``n_jobs``.
+        """
+        if not (0 < threshold < 1 and penalty_scale > 0):
+            raise ValueError("need 0 < threshold < 1 and penalty_scale > 0")
+        sp = training_split(points, chi2, transform=transform, cut=cut,
+                            regressor_margin=regressor_margin, seed=seed,
+                            validation_fraction=validation_fraction)
+        gp = dict(DEFAULT_HYPERPARAMETERS["gate"] if gate_params is None else gate_params)
+        rp = dict(DEFAULT_HYPERPARAMETERS["regressor"] if regressor_params is None
+                  else regressor_params)
+        common = {"seed": seed, "n_jobs": n_jobs, "max_estimators": max_estimators,
+                  "early_stopping_rounds": early_stopping_rounds, "refit": refit}
+        x, c, y_gate = sp.x, sp.chi2, sp.inside.astype(np.int32)
+        tr, val, r_tr, r_val, r_all = (sp.train, sp.validation, sp.regressor_train,
+                                       sp.regressor_validation, sp.regressor_all)
+        gate, gate_info = _fit_booster("gate", gp, x[tr], y_gate[tr], x[val], y_gate[val],
+                                       x_all=x, y_all=y_gate, **common)
+        regressor, reg_info = _fit_booster(
+            "regressor", rp, x[r_tr], c[r_tr], x[r_val], c[r_val],
+            x_all=x[r_all], y_all=c[r_all], **common)
+        pts = sp.points
+        chi2_min = sp.chi2_min
+        inside = sp.inside
+        metadata = {
+            "format_version": FORMAT_VERSION,
+            "parameters": list(alps.PARAMETERS),
+            "units": dict(alps.UNITS),
+            "transform": transform,
+            "feature_names": list(feature_names(transform)),
+            "domain": alps.DOMAIN.bounds.tolist(),
+            "cut": float(cut),
+            "chi2_min": chi2_min,
+            "regressor_margin": float(regressor_margin),
+            "threshold": float(threshold),
+            "penalty_scale": float(penalty_scale),
+            "hyperparameters": {"gate": gp, "regressor": rp},
+            "training": {"seed": int(seed), "validation_fraction": float(validation_fraction),
+                         "max_estimators": int(max_estimators),
+                         "early_stopping_rounds": int(early_stopping_rounds),
+                         "n_points": int(len(pts)), "n_region": int(inside.sum()),
+                         "n_regressor": int(len(r_all)), "gate": gate_info,
+                         "regressor": reg_info},
+            "data_hash": sp.data_hash,
+            "versions": _versions(),
+        }
+        return cls(gate, regressor, metadata)
+
+    def set_n_jobs(self, n_jobs: int = 1) -> TwoStageSurrogate:
+        """Threads XGBoost uses for predictions (default 1: fastest for single points and small
+        batches, and never oversubscribes a busy machine). Predictions do not depend on it."""
+        if int(n_jobs) < 1:
+            raise ValueError(f"n_jobs must be ≥ 1, got {n_jobs}")
+        for model in (self.gate, self.regressor):
+            model.set_params(n_jobs=int(n_jobs))
+            model.get_booster().set_param({"nthread": int(n_jobs)})
+        return self
+
+    # ---- inputs
+    def in_domain(self, points: Any) -> np.ndarray:
+        """Boolean mask, shape (n,): points inside the training domain (edges included)."""
+        p = as_points(points)
+        lo, hi = self.domain.T
+        return np.all((p >= lo) & (p <= hi), axis=1)
+
+    def features(self, points: Any) -> np.ndarray:
+        """The model-input matrix (float32, shape (n, 6)) for ``points``; see :func:`features`."""
+        return features(points, self.transform)
+
+    def _inputs(self, points: Any) -> np.ndarray:
+        p = as_points(points)
+        lo, hi = self.domain.T
+        outside = ~np.all((p >= lo) & (p <= hi), axis=1)
+        if outside.any() and not self._warned_domain:
+            self._warned_domain = True
+            warnings.warn(f"{int(outside.sum())} of {len(p)} point(s) lie outside the training "
+                          "domain; tree predictions there are constant extrapolations and "
+                          "meaningless (check surrogate.in_domain(points); warned once per "
+                          "surrogate)", OutOfDomainWarning, stacklevel=3)
+        return features(p, self.transform)
+
+    # ---- predictions
+    def gate_logit(self, points: Any) -> np.ndarray:
+        """The gate's log-odds ``logit p(x)``, shape (n,), float64."""
+        x = self._inputs(points)
+        return self.gate.get_booster().inplace_predict(x, predict_type="margin").astype(float)
+
+    def gate_probability(self, points: Any) -> np.ndarray:
+        """Probability that each point lies in the region Δχ² < cut, shape (n,), float64."""
+        x = self._inputs(points)
+        return self.gate.get_booster().inplace_predict(x).astype(float)
+
+    def predict_regressor(self, points: Any) -> np.ndarray:
+        """The regressor's χ² alone (meaningful inside the region only), shape (n,), float64."""
+        x = self._inputs(points)
+        return self.regressor.get_booster().inplace_predict(x).astype(float)
+
+    def _both(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
+        x = self._inputs(points)
+        logit = self.gate.get_booster().inplace_predict(x, predict_type="margin").astype(float)
+        reg = self.regressor.get_booster().inplace_predict(x).astype(float)
+        return logit, reg
+
+    def _logit_threshold(self) -> float:
+        t = self.threshold
+        return float(np.log(t) - np.log1p(-t))
+
+    def predict(self, points: Any) -> np.ndarray:
+        """Hard combination: regressor χ² where the gate probability ≥ threshold, else ``+inf``.
+
+        Shape (n,), float64, dimensionless.
+        """
+        logit, reg = self._both(points)
+        return np.where(logit >= self._logit_threshold(), reg, np.inf)
+
+    def predict_smooth(self, points: Any) -> np.ndarray:
+        """Smooth combination ``χ²_reg + s · max(0, logit(threshold) − logit p)``, shape (n,).
+
+        Finite everywhere; equals :meth:`predict` where the gate accepts a point; continuous and
+        monotone in the gate's log-odds outside. Use it in samplers and optimisers.
+        """
+        logit, reg = self._both(points)
+        return reg + self.penalty_scale * np.maximum(0.0, self._logit_threshold() - logit)
+
+    def delta_chi2(self, points: Any) -> np.ndarray:
+        """Hard-combination Δχ² = :meth:`predict` − χ²_min, shape (n,)."""
+        return self.predict(points) - self.chi2_min
+
+    # ---- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write ``gate.ubj``, ``regressor.ubj`` and ``metadata.json`` into folder ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = json.loads(json.dumps(self.metadata))
+        meta["model_sha256"] = {}
+        for stage, fname in _MODEL_FILES.items():
+            getattr(self, stage).get_booster().save_model(str(path / fname))
+            meta["model_sha256"][stage] = _file_sha256(path / fname)
+        (path / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        self.metadata = meta
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, data_hash: str | None = None,
+             cut: float | None = None) -> TwoStageSurrogate:
+        """Load a surrogate saved by :meth:`save`, checking its metadata.
+
+        Raises :class:`SurrogateMetadataError` if the format version, parameter order, feature
+        names, domain or model-file checksums disagree with this code, or if ``data_hash`` /
+        ``cut`` are given and differ from the saved ones; :class:`FileNotFoundError` if files are
+        missing. A different xgboost version only warns.
+        """
+        import xgboost as xgb
+
+        path = Path(path)
+        meta_file = path / "metadata.json"
+        if not meta_file.exists():
+            raise FileNotFoundError(f"no saved surrogate at {path} (missing metadata.json)")
+        try:
+            meta = json.loads(meta_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise SurrogateMetadataError(f"{meta_file} is not valid JSON: {exc}") from None
+
+        def bad(what: str, saved: Any, expected: Any) -> SurrogateMetadataError:
+            return SurrogateMetadataError(
+                f"saved surrogate at {path}: {what} mismatch (saved {saved!r}, expected "
+                f"{expected!r}); retrain it (e.g. default_surrogate(rebuild=True))")
+
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise bad("format version", meta.get("format_version"), FORMAT_VERSION)
+        if meta.get("parameters") != list(alps.PARAMETERS):
+            raise bad("parameter order", meta.get("parameters"), list(alps.PARAMETERS))
+        transform = meta.get("transform")
+        if transform not in FEATURE_TRANSFORMS:
+            raise bad("feature transform", transform, FEATURE_TRANSFORMS)
+        if meta.get("feature_names") != list(feature_names(transform)):
+            raise bad("feature names", meta.get("feature_names"), list(feature_names(transform)))
+        if meta.get("domain") != alps.DOMAIN.bounds.tolist():
+            raise bad("domain", meta.get("domain"), alps.DOMAIN.bounds.tolist())
+        if data_hash is not None and meta.get("data_hash") != data_hash:
+            raise bad("training-data hash", meta.get("data_hash"), data_hash)
+        if cut is not None and meta.get("cut") != float(cut):
+            raise bad("region cut", meta.get("cut"), float(cut))
+        models: dict[str, Any] = {}
+        for stage, fname in _MODEL_FILES.items():
+            f = path / fname
+            if not f.exists():
+                raise FileNotFoundError(f"saved surrogate at {path} lacks {fname}")
+            if _file_sha256(f) != meta.get("model_sha256", {}).get(stage):
+                raise bad(f"{fname} checksum", _file_sha256(f),
+                          meta.get("model_sha256", {}).get(stage))
+            model = xgb.XGBClassifier() if stage == "gate" else xgb.XGBRegressor()
+            model.load_model(str(f))
+            n_feat = model.get_booster().num_features()
+            if n_feat != len(meta["feature_names"]):
+                raise bad(f"{fname} number of features", n_feat, len(meta["feature_names"]))
+            models[stage] = model
+        saved_xgb = meta.get("versions", {}).get("xgboost")
+        if saved_xgb != xgb.__version__:
+            warnings.warn(f"surrogate at {path} was saved with xgboost {saved_xgb}, loaded with "
+                          f"{xgb.__version__}", UserWarning, stacklevel=2)
+        return cls(models["gate"], models["regressor"], meta).set_n_jobs(1)
+
+
+# --------------------------------------------------------------------------------------------
+# the course's surrogate
+# --------------------------------------------------------------------------------------------
+def load_hyperparameters(path: str | Path = HYPERPARAMETERS_PATH) -> dict[str, Any]:
+    """The shipped hyperparameters: ``{"gate": {...}, "regressor": {...}, "settings": {...}, …}``.
+
+    ``settings`` holds the non-tree choices (transform, regressor margin, seed, …) used by
+    :func:`default_surrogate`. Missing file → the untuned :data:`DEFAULT_HYPERPARAMETERS`.
+    """
+    path = Path(path)
+    if not path.exists():
+        return {"gate": dict(DEFAULT_HYPERPARAMETERS["gate"]),
+                "regressor": dict(DEFAULT_HYPERPARAMETERS["regressor"]),
+                "settings": _default_settings(), "source": "untuned defaults (no file shipped)"}
+    hp = json.loads(path.read_text())
+    for stage in ("gate", "regressor"):
+        if stage not in hp or "params" not in hp[stage]:
+            raise ValueError(f"{path}: missing '{stage}.params'")
+    return {"gate": dict(hp["gate"]["params"]), "regressor": dict(hp["regressor"]["params"]),
+            "settings": _default_settings() | dict(hp.get("settings", {})),
+            "source": str(path)}
+
+
+def _default_settings() -> dict[str, Any]:
+    return {"transform": "ratio", "regressor_margin": REGRESSOR_MARGIN, "seed": 0,
+            "validation_fraction": VALIDATION_FRACTION, "refit": True,
+            "max_estimators": MAX_ESTIMATORS, "early_stopping_rounds": EARLY_STOPPING_ROUNDS}
+
+
+_FIT_SETTINGS = ("transform", "regressor_margin", "seed", "validation_fraction", "refit",
+                 "max_estimators", "early_stopping_rounds")
+
+
+def training_arrays(name: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Points (n, 6) and exact χ² (n,) of a shipped data set; clear error if it is missing."""
+    from . import data
+
+    if name not in data.available():
+        raise FileNotFoundError(
+            f"the shipped data set {name!r} is missing (expected "
+            f"{data.SHIPPED_DIR / (name + '.csv.gz')}); build it with "
+            f"`python -m lecture_utils dataset {name}` (resumable; see DESIGN §4 for the cost)")
+    df = data.load(name)
+    return df[list(alps.PARAMETERS)].to_numpy(dtype=float), df["chi2"].to_numpy(dtype=float)
+
+
+_MEMO: dict[str, TwoStageSurrogate] = {}
+
+
+def default_surrogate(*, rebuild: bool = False, use_cache: bool = True,
+                      hyperparameters: str | Path = HYPERPARAMETERS_PATH) -> TwoStageSurrogate:
+    """The course's surrogate: trained on the shipped ``"train"`` set with the shipped tuned
+    hyperparameters, the region cut :data:`~lecture_utils.stats.REGION_DELTA_CHI2`.
+
+    Deterministic: the same data, hyperparameters, code and xgboost version give bit-identical
+    models in any process. The model is cached under ``cache_dir("surrogate", <content hash>)``
+    (hash of the data, hyperparameters, this module's source and the xgboost version) and reused;
+    ``rebuild=True`` retrains and overwrites, ``use_cache=False`` trains without touching the cache.
+    Raises :class:`FileNotFoundError` naming the command to run if the shipped data are missing.
+    """
+    import xgboost as xgb
+
+    pts, chi2 = training_arrays("train")
+    dhash = training_data_hash(pts, chi2)
+    hp = load_hyperparameters(hyperparameters)
+    settings = {k: hp["settings"][k] for k in _FIT_SETTINGS}
+    key = content_hash("default_surrogate", FORMAT_VERSION, dhash, hp["gate"], hp["regressor"],
+                       settings, REGION_DELTA_CHI2, xgb.__version__,
+                       Path(__file__).read_bytes())[:24]
+
+    def train() -> TwoStageSurrogate:
+        return TwoStageSurrogate.fit(pts, chi2, gate_params=hp["gate"],
+                                     regressor_params=hp["regressor"], cut=REGION_DELTA_CHI2,
+                                     **settings)
+
+    if not use_cache:
+        return train()
+    if key in _MEMO and not rebuild:
+        return _MEMO[key]
+    folder = cache_dir("surrogate") / key
+    stale = rebuild
+    if folder.exists() and not rebuild:
+        try:
+            model = TwoStageSurrogate.load(folder, data_hash=dhash, cut=REGION_DELTA_CHI2)
+            _MEMO[key] = model
+            return model
+        except (SurrogateMetadataError, FileNotFoundError, ValueError) as exc:
+            warnings.warn(f"cached surrogate at {folder} unusable ({exc}); retraining",
+                          UserWarning, stacklevel=2)
+            stale = True
+    model = train()
+    # write to a private folder, then rename: readers never see a half-written model
+    tmp = folder.with_name(f".{key}.{uuid.uuid4().hex}.tmp")
+    model.save(tmp)
+    if stale and folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process won the race: its model is identical (deterministic)
+        shutil.rmtree(tmp, ignore_errors=True)
+    model = TwoStageSurrogate.load(folder, data_hash=dhash, cut=REGION_DELTA_CHI2)
+    _MEMO[key] = model
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# validation metrics
+# --------------------------------------------------------------------------------------------
+def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
+    """MAE, RMSE, mean bias (pred − true), largest |error| and count of two (n,) arrays."""
+    t = np.asarray(y_true, dtype=float)
+    p = np.asarray(y_pred, dtype=float)
+    if t.shape != p.shape or t.ndim != 1:
+        raise ValueError("y_true and y_pred must be 1-D arrays of equal length")
+    if len(t) == 0:
+        return {"n": 0, "mae": float("nan"), "rmse": float("nan"), "bias": float("nan"),
+                "max_abs": float("nan")}
+    r = p - t
+    return {"n": int(len(t)), "mae": float(np.mean(np.abs(r))),
+            "rmse": float(np.sqrt(np.mean(r**2))), "bias": float(np.mean(r)),
+            "max_abs": float(np.max(np.abs(r)))}
+
+
+def iou(a: Any, b: Any) -> float:
+    """Intersection over union |a ∧ b| / |a ∨ b| of two boolean masks (1.0 if both empty)."""
+    a = np.asarray(a, dtype=bool)
+    b = np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError("masks must have the same shape")
+    union = int((a | b).sum())
+    return 1.0 if union == 0 else int((a & b).sum()) / union
+
+
+def confusion_counts(truth: Any, predicted: Any) -> dict[str, int]:
+    """Counts tp, fp, tn, fn of two boolean arrays (positive = in the region)."""
+    t = np.asarray(truth, dtype=bool)
+    p = np.asarray(predicted, dtype=bool)
+    if t.shape != p.shape:
+        raise ValueError("arrays must have the same shape")
+    return {"tp": int((t & p).sum()), "fp": int((~t & p).sum()),
+            "tn": int((~t & ~p).sum()), "fn": int((t & ~p).sum())}
+
+
+def gate_metrics(labels: Any, probability: Any, threshold: float = DEFAULT_THRESHOLD
+                 ) -> dict[str, float]:
+    """ROC AUC, Brier score, log-loss, accuracy and confusion counts of a probabilistic gate.
+
+    ``labels`` boolean (n,), ``probability`` in [0, 1] (n,); the confusion is taken at
+    ``p ≥ threshold``. AUC is NaN if only one class is present.
+    """
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+    y = np.asarray(labels, dtype=bool)
+    p = np.asarray(probability, dtype=float)
+    if y.shape != p.shape or y.ndim != 1:
+        raise ValueError("labels and probability must be 1-D arrays of equal length")
+    if ((p < 0) | (p > 1) | ~np.isfinite(p)).any():
+        raise ValueError("probabilities must lie in [0, 1]")
+    both = 0 < y.sum() < len(y)
+    out: dict[str, float] = {
+        "auc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "brier": float(brier_score_loss(y, p)),
+        "log_loss": float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[False, True])),
+        "accuracy": float(np.mean(y == (p >= threshold))),
+        "threshold": float(threshold),
+    }
+    return out | confusion_counts(y, p >= threshold)
+
+
+def reliability_curve(labels: Any, probability: Any, n_bins: int = 10) -> pd.DataFrame:
+    """Calibration table: per probability bin the mean predicted probability, the observed
+    fraction of positives and the count (empty bins dropped). Equal-width bins on [0, 1]."""
+    y = np.asarray(labels, dtype=float)
+    p = np.asarray(probability, dtype=float)
+    edges = np.linspace(0.0, 1.0, int(n_bins) + 1)
+    b = np.clip(np.digitize(p, edges[1:-1]), 0, int(n_bins) - 1)
+    rows = []
+    for k in range(int(n_bins)):
+        m = b == k
+        if m.any():
+            rows.append({"bin_low": edges[k], "bin_high": edges[k + 1],
+                         "mean_predicted": float(p[m].mean()),
+                         "fraction_positive": float(y[m].mean()), "count": int(m.sum())})
+    return pd.DataFrame(rows)
+
+
+def region_iou(chi2_true: Any, chi2_pred: Any, chi2_min: float, cl: float, dof: int
+               ) -> dict[str, float]:
+    """Agreement of the confidence regions ``χ² − chi2_min < stats.delta_chi2(cl, dof)``.
+
+    Both masks use the same reference ``chi2_min``, so the comparison isolates the surrogate's
+    error from the estimate of the minimum. Returns the threshold, IoU and the two region sizes.
+    ``chi2_pred`` may be ``+inf`` (outside the gate).
+    """
+    thr = float(delta_chi2(cl, dof=dof))
+    t = np.asarray(chi2_true, dtype=float) - chi2_min < thr
+    p = np.asarray(chi2_pred, dtype=float) - chi2_min < thr
+    return {"cl": float(cl), "dof": int(dof), "delta_chi2": thr, "iou": iou(t, p),
+            "n_true": int(t.sum()), "n_pred": int(p.sum()), "n_both": int((t & p).sum())}
+
+
+@dataclass
+class ValidationReport:
+    """Hold-out validation of a surrogate (see :func:`validate`). All χ² dimensionless."""
+
+    chi2_min: float
+    cut: float
+    regression: dict[str, float]
+    regression_gated: dict[str, float]
+    gate: dict[str, float]
+    regions: pd.DataFrame
+    reliability: pd.DataFrame
+    residuals: pd.DataFrame
+
+    def summary(self) -> dict[str, float]:
+        """The headline numbers: region MAE/RMSE, gate AUC/Brier, IoU of each region."""
+        out = {"n_region": self.regression["n"], "mae": self.regression["mae"],
+               "rmse": self.regression["rmse"], "bias": self.regression["bias"],
+               "auc": self.gate["auc"], "brier": self.gate["brier"],
+               "accuracy": self.gate["accuracy"], "fn": self.gate["fn"], "fp": self.gate["fp"]}
+        for _, r in self.regions.iterrows():
+            out[f"iou_{round(100 * r['cl'])}_dof{int(r['dof'])}"] = float(r["iou"])
+        return out
+
+
+def validate(surrogate: TwoStageSurrogate, points: Any, chi2: Any, *,
+             chi2_min: float | None = None, cls: Sequence[float] = (0.68, 0.95),
+             dofs: Sequence[int] = (2,), n_bins: int = 10) -> ValidationReport:
+    """Compare a surrogate with exact χ² at points it never saw (e.g. the ``"holdout"`` set).
+
+    * the truth region is ``χ² − chi2_min < surrogate.cut``, with ``chi2_min`` defaulting to the
+      surrogate's training minimum (the convention the gate was trained with);
+    * regressor MAE/RMSE on the true-region points (``regression``), and the same restricted to the
+      region points the gate also accepts (``regression_gated``);
+    * gate AUC, Brier score, log-loss, confusion at the working threshold, reliability table;
+    * IoU of the regions ``Δχ² < stats.delta_chi2(cl, dof)`` for each ``cl`` in ``cls`` and ``dof``
+      in ``dofs`` (default dof = 2: the 6-D sets whose projections are the 2-D profile-likelihood
+      regions of the corner plots), truth vs the hard combination, same ``chi2_min``;
+    * ``residuals``: a table (true χ², regressor χ², gate probability, in-region flag).
+    """
+    pts = as_points(points)
+    c = _check_chi2(chi2, len(pts))
+    ref = surrogate.chi2_min if chi2_min is None else float(chi2_min)
+    logit, reg = surrogate._both(pts)
+    prob = 1.0 / (1.0 + np.exp(-logit))
+    hard = np.where(logit >= surrogate._logit_threshold(), reg, np.inf)
+    inside = c - ref < surrogate.cut
+    accepted = logit >= surrogate._logit_threshold()
+    regions = pd.DataFrame([region_iou(c, hard, ref, cl, d) for d in dofs for cl in cls])
+    residuals = pd.DataFrame({"chi2": c, "chi2_regressor": reg, "gate_probability": prob,
+                              "in_region": inside, "accepted": accepted})
+    return ValidationReport(
+        chi2_min=ref, cut=surrogate.cut,
+        regression=regression_metrics(c[inside], reg[inside]),
+        regression_gated=regression_metrics(c[inside & accepted], reg[inside & accepted]),
+        gate=gate_metrics(inside, prob, surrogate.threshold),
+        regions=regions, reliability=reliability_curve(inside, prob, n_bins),
+        residuals=residuals)
+
+
+def learning_curve(points: Any, chi2: Any, test_points: Any, test_chi2: Any,
+                   sizes: Sequence[int], *, seed: int = 0, chi2_min: float | None = None,
+                   **fit_kwargs: Any) -> pd.DataFrame:
+    """Hold-out error versus number of training points.
+
+    For each ``n`` in ``sizes`` a surrogate is fit on the first ``n`` points of one seeded
+    permutation of the training set (nested subsets) and validated on the test set against one
+    common reference ``chi2_min`` (default: the minimum of the full training set). Returns one row
+    per size: n_train, mae, rmse, auc, brier and the IoU columns of
+    :meth:`ValidationReport.summary`.
+    """
+    pts = as_points(points)
+    c = _check_chi2(chi2, len(pts))
+    ref = float(c.min()) if chi2_min is None else float(chi2_min)
+    order = np.random.default_rng(seed).permutation(len(pts))
+    rows = []
+    for n in sizes:
+        if not 0 < int(n) <= len(pts):
+            raise ValueError(f"size {n} outside 1..{len(pts)}")
+        idx = order[: int(n)]
+        model = TwoStageSurrogate.fit(pts[idx], c[idx], seed=seed, **fit_kwargs)
+        rep = validate(model, test_points, test_chi2, chi2_min=ref)
+        rows.append({"n_train": int(n)} | rep.summary())
+    return pd.DataFrame(rows)

@@ -1,0 +1,511 @@
+"""Hyperparameter tuning of the two-stage surrogate with optuna — seeded, pruned, resumable.
+
+One study per stage (``"gate"``, ``"regressor"``) explores :data:`SEARCH_SPACE` (the reference
+tutorial's box: depth 2–8, learning rate 0.01–0.3 (log scale), γ 0–5, min_child_weight 1–10,
+subsample and colsample_bytree 0.5–1, α and λ 0–1.2); the number of trees is not searched but found
+by early stopping in every trial.
+
+Objective
+    Each trial fits the stage on the training part of the seeded split of
+    :func:`lecture_utils.surrogate.training_split` and returns the best validation score —
+    log-loss for the gate, MAE inside the region cut for the regressor
+    (:data:`lecture_utils.surrogate.STAGE_METRIC`). This is exactly the split and metric that
+    :meth:`~lecture_utils.surrogate.TwoStageSurrogate.fit` early-stops on, so the tuned values
+    transfer one-to-one. A *fixed* validation split rather than k-fold cross-validation: early
+    stopping needs a held-out set in every fit anyway, the split holds ~20 % of a few thousand
+    points, and k folds would cost k times the trials we can afford. The ``"holdout"`` data set is
+    never used here — it is kept for the final, unbiased validation.
+Sampler
+    :class:`optuna.samplers.TPESampler`, re-created before every batch of trials with a seed
+    derived from ``(seed, number of finished trials)``. A study is therefore a deterministic
+    function of its settings and its own history: rerunning with the same seed gives the same
+    trials, and a run that was interrupted and resumed gives the same trials as one that was not.
+Pruning
+    :class:`optuna.pruners.MedianPruner` fed every :data:`REPORT_EVERY` boosting rounds by an
+    XGBoost callback (:class:`PruningCallback`): a trial whose validation score is worse than the
+    median of the finished trials at the same round is stopped. Reporting every round (as
+    optuna-integration's ``XGBoostPruningCallback`` does) would cost one SQLite write per tree.
+Storage and resumption
+    A persistent SQLite database (default ``cache_dir("tuning")/studies.db``). :func:`tune` loads
+    the study of the given name if it exists, checks that its recorded settings match, marks trials
+    left running by a killed process as failed, and continues until ``n_trials`` trials finished.
+Parallelism that stays reproducible
+    optuna's ``n_jobs > 1`` draws the sampler seed at random (DESIGN §6), and independent workers
+    pulling from one storage see each other's trials in a timing-dependent order. Here the main
+    process *asks* a batch of ``batch_size`` trials, separate worker processes (``workers``)
+    evaluate them — each reporting to the shared storage for pruning — and the main process *tells*
+    the results in trial order once the whole batch is done. Pruning compares only with trials
+    of earlier batches. The result depends on ``batch_size`` but not on ``workers``.
+
+Command line: :func:`main` (``python -m lecture_utils tune …``) runs both studies on the shipped
+``"train"`` set and writes the best values with the settings and results to
+:data:`lecture_utils.surrogate.HYPERPARAMETERS_PATH`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import xgboost as xgb
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from . import surrogate as sg
+from ._cache import cache_dir
+from ._progress import progress_bar
+from .stats import REGION_DELTA_CHI2
+
+__all__ = [
+    "REPORT_EVERY",
+    "SEARCH_SPACE",
+    "STAGES",
+    "PruningCallback",
+    "TuningSettings",
+    "best_hyperparameters",
+    "default_storage",
+    "evaluate",
+    "load_study",
+    "main",
+    "make_pruner",
+    "objective",
+    "stage_arrays",
+    "suggest_params",
+    "tune",
+    "write_hyperparameters",
+]
+
+STAGES: tuple[str, ...] = ("gate", "regressor")
+
+SEARCH_SPACE: dict[str, BaseDistribution] = {
+    "max_depth": IntDistribution(2, 8),
+    "learning_rate": FloatDistribution(0.01, 0.3, log=True),
+    "gamma": FloatDistribution(0.0, 5.0),
+    "min_child_weight": FloatDistribution(1.0, 10.0),
+    "subsample": FloatDistribution(0.5, 1.0),
+    "colsample_bytree": FloatDistribution(0.5, 1.0),
+    "reg_alpha": FloatDistribution(0.0, 1.2),
+    "reg_lambda": FloatDistribution(0.0, 1.2),
+}
+"""The searched XGBoost parameters and their ranges (at least the tutorial's, DESIGN §5)."""
+
+REPORT_EVERY: int = 25
+"""Boosting rounds between two reports to the pruner."""
+
+_STAGE_DIRECTION = "minimize"
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    """Everything that defines a study besides its trials (recorded in the study, checked on
+    resume). ``data_hash`` identifies the training data (:func:`surrogate.training_data_hash`)."""
+
+    stage: str
+    seed: int = 0
+    batch_size: int = 1
+    transform: str = "ratio"
+    cut: float = REGION_DELTA_CHI2
+    regressor_margin: float = sg.REGRESSOR_MARGIN
+    validation_fraction: float = sg.VALIDATION_FRACTION
+    max_estimators: int = sg.MAX_ESTIMATORS
+    early_stopping_rounds: int = sg.EARLY_STOPPING_ROUNDS
+    report_every: int = REPORT_EVERY
+    pruner_startup_trials: int = 5
+    pruner_warmup_rounds: int = 100
+    data_hash: str = ""
+    n_points: int = 0
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown stage {self.stage!r}; choose one of {STAGES}")
+        if self.batch_size < 1 or self.report_every < 1:
+            raise ValueError("batch_size and report_every must be ≥ 1")
+
+
+def default_storage() -> str:
+    """SQLite URL of the default persistent study database under the package cache."""
+    return f"sqlite:///{cache_dir('tuning') / 'studies.db'}"
+
+
+def _storage(url: str) -> optuna.storages.BaseStorage:
+    if url.startswith("sqlite"):
+        # several processes write intermediate values: wait for the lock instead of failing
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
+    return optuna.storages.RDBStorage(url)
+
+
+def make_pruner(settings: TuningSettings) -> optuna.pruners.MedianPruner:
+    """Median pruner: compare from ``pruner_startup_trials`` finished trials on, after
+    ``pruner_warmup_rounds`` boosting rounds."""
+    return optuna.pruners.MedianPruner(n_startup_trials=settings.pruner_startup_trials,
+                                       n_warmup_steps=settings.pruner_warmup_rounds)
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    old = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(old)
+
+
+# --------------------------------------------------------------------------------------------
+# data and objective
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StageArrays:
+    """Training and validation arrays of one stage (features float32 (m, 6), targets (m,))."""
+
+    stage: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    data_hash: str
+
+
+def stage_arrays(points: Any, chi2: Any, stage: str, *, transform: str = "ratio",
+                 cut: float = REGION_DELTA_CHI2, regressor_margin: float = sg.REGRESSOR_MARGIN,
+                 seed: int = 0, validation_fraction: float = sg.VALIDATION_FRACTION
+                 ) -> StageArrays:
+    """The arrays :meth:`TwoStageSurrogate.fit` early-stops ``stage`` on (same split, same seed)."""
+    sp = sg.training_split(points, chi2, transform=transform, cut=cut,  # type: ignore[arg-type]
+                           regressor_margin=regressor_margin, seed=seed,
+                           validation_fraction=validation_fraction)
+    if stage == "gate":
+        y = sp.inside.astype(np.int32)
+        return StageArrays(stage, sp.x[sp.train], y[sp.train], sp.x[sp.validation],
+                           y[sp.validation], sp.data_hash)
+    if stage == "regressor":
+        return StageArrays(stage, sp.x[sp.regressor_train], sp.chi2[sp.regressor_train],
+                           sp.x[sp.regressor_validation], sp.chi2[sp.regressor_validation],
+                           sp.data_hash)
+    raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
+
+
+class PruningCallback(xgb.callback.TrainingCallback):
+    """XGBoost training callback reporting the validation metric to an optuna trial every
+    ``every`` rounds and raising :class:`optuna.TrialPruned` when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, metric: str, every: int = REPORT_EVERY) -> None:
+        super().__init__()
+        self.trial, self.metric, self.every = trial, metric, int(every)
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        step = epoch + 1
+        if step % self.every:
+            return False
+        value = float(evals_log["validation_0"][self.metric][-1])
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at round {step} ({self.metric}={value:.5g})")
+        return False
+
+
+def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
+    """Draw (or read back) one point of :data:`SEARCH_SPACE` for ``trial``."""
+    out: dict[str, Any] = {}
+    for name, dist in SEARCH_SPACE.items():
+        if isinstance(dist, IntDistribution):
+            out[name] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+        else:
+            assert isinstance(dist, FloatDistribution)
+            out[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+    return out
+
+
+def evaluate(params: Mapping[str, Any], arrays: StageArrays, settings: TuningSettings,
+             trial: optuna.Trial | None = None) -> tuple[float, int]:
+    """Fit one stage with ``params`` and early stopping; return (best validation score, number
+    of trees). With a ``trial`` the score is reported for pruning (may raise TrialPruned)."""
+    metric = sg.STAGE_METRIC[arrays.stage]
+    callbacks = [PruningCallback(trial, metric, settings.report_every)] if trial else None
+    model = sg.stage_model(arrays.stage, params, n_estimators=settings.max_estimators,
+                           seed=settings.seed, n_jobs=1,
+                           early_stopping_rounds=settings.early_stopping_rounds,
+                           callbacks=callbacks)
+    model.fit(arrays.x_train, arrays.y_train, eval_set=[(arrays.x_val, arrays.y_val)],
+              verbose=False)
+    n_trees = int(model.best_iteration) + 1
+    curve = model.evals_result()["validation_0"][metric]
+    return float(curve[n_trees - 1]), n_trees
+
+
+def objective(trial: optuna.Trial, arrays: StageArrays, settings: TuningSettings) -> float:
+    """The optuna objective of a stage: suggest, fit with pruning, return the validation score.
+
+    Usable directly with ``study.optimize(lambda t: objective(t, arrays, settings), …)``; also
+    stores the early-stopped number of trees as user attribute ``n_estimators``.
+    """
+    params = suggest_params(trial)
+    score, n_trees = evaluate(params, arrays, settings, trial)
+    trial.set_user_attr("n_estimators", n_trees)
+    return score
+
+
+# --------------------------------------------------------------------------------------------
+# the tuning loop
+# --------------------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(arrays: StageArrays, settings: TuningSettings, storage: str,
+                 study_name: str) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _WORKER.update(arrays=arrays, settings=settings, storage=storage, study_name=study_name)
+
+
+def _run_trial(trial_id: int) -> tuple[str, float | None, int | None]:
+    """Evaluate one asked trial in a worker process: ('complete'|'pruned', value, n_trees)."""
+    settings: TuningSettings = _WORKER["settings"]
+    study = optuna.load_study(study_name=_WORKER["study_name"],
+                              storage=_storage(_WORKER["storage"]),
+                              sampler=optuna.samplers.RandomSampler(seed=0),
+                              pruner=make_pruner(settings))
+    trial = optuna.trial.Trial(study, trial_id)
+    return _evaluate_trial(trial, _WORKER["arrays"], settings)
+
+
+def _evaluate_trial(trial: optuna.Trial, arrays: StageArrays, settings: TuningSettings
+                    ) -> tuple[str, float | None, int | None]:
+    try:
+        score, n_trees = evaluate(suggest_params(trial), arrays, settings, trial)
+    except optuna.TrialPruned:
+        return "pruned", None, None
+    trial.set_user_attr("n_estimators", n_trees)   # before tell: finished trials are frozen
+    return "complete", score, n_trees
+
+
+def _batch_seed(seed: int, n_finished: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(n_finished)]).generate_state(1)[0])
+
+
+def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def load_study(study_name: str, storage: str | None = None) -> optuna.Study:
+    """Open an existing study (read-only use: plots, best trial)."""
+    return optuna.load_study(study_name=study_name, storage=_storage(storage or default_storage()))
+
+
+def _open_study(study_name: str, storage: str, settings: TuningSettings) -> optuna.Study:
+    study = optuna.create_study(study_name=study_name, storage=_storage(storage),
+                                direction=_STAGE_DIRECTION, pruner=make_pruner(settings),
+                                sampler=optuna.samplers.TPESampler(seed=settings.seed),
+                                load_if_exists=True)
+    recorded = study.user_attrs.get("settings")
+    current = asdict(settings)
+    if recorded is None:
+        study.set_user_attr("settings", current)
+        study.set_user_attr("search_space", {k: repr(v) for k, v in SEARCH_SPACE.items()})
+    elif recorded != json.loads(json.dumps(current)):
+        diff = {k: (recorded.get(k), v) for k, v in current.items() if recorded.get(k) != v}
+        raise ValueError(f"study {study_name!r} in {storage} was created with other settings "
+                         f"(recorded, requested): {diff}; choose another study name")
+    # trials left RUNNING by a killed process can never finish: mark them failed
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)
+    return study
+
+
+def tune(points: Any, chi2: Any, stage: str, *, study_name: str, storage: str | None = None,
+         n_trials: int = 50, seed: int = 0, batch_size: int = 1, workers: int = 1,
+         timeout: float | None = None, transform: str = "ratio",
+         regressor_margin: float = sg.REGRESSOR_MARGIN,
+         max_estimators: int = sg.MAX_ESTIMATORS,
+         early_stopping_rounds: int = sg.EARLY_STOPPING_ROUNDS,
+         report_every: int = REPORT_EVERY, pruner_startup_trials: int = 5,
+         pruner_warmup_rounds: int = 100, progress: bool | None = None) -> optuna.Study:
+    """Run (or resume) the study ``study_name`` of ``stage`` until ``n_trials`` trials finished.
+
+    ``points`` (n, 6) and exact ``chi2`` (n,) are the training data (the shipped ``"train"`` set
+    in the course). ``batch_size`` trials are asked at a time and evaluated by ``workers``
+    separate processes; the trials depend on ``seed`` and ``batch_size`` only (see the module
+    docstring). ``timeout`` (seconds) stops between batches — a safety cap that makes the number of
+    trials machine-dependent; use ``n_trials`` for reproducible studies. Returns the study.
+
+    With ``workers > 1`` the workers are *spawned* processes: in a script, call this under
+    ``if __name__ == "__main__":`` (notebooks need nothing special).
+    """
+    arrays = stage_arrays(points, chi2, stage, transform=transform,
+                          regressor_margin=regressor_margin, seed=seed)
+    settings = TuningSettings(stage=stage, seed=seed, batch_size=batch_size, transform=transform,
+                              regressor_margin=regressor_margin,
+                              max_estimators=max_estimators,
+                              early_stopping_rounds=early_stopping_rounds,
+                              report_every=report_every,
+                              pruner_startup_trials=pruner_startup_trials,
+                              pruner_warmup_rounds=pruner_warmup_rounds,
+                              data_hash=arrays.data_hash, n_points=len(np.asarray(chi2)))
+    if int(n_trials) < 1 or int(workers) < 1:
+        raise ValueError("n_trials and workers must be ≥ 1")
+    storage = storage or default_storage()
+    t0 = time.perf_counter()
+    with _quiet_optuna():
+        study = _open_study(study_name, storage, settings)
+        n_done = len(_finished(study))
+        pool = None
+        if workers > 1:
+            import multiprocessing as mp
+
+            pool = ProcessPoolExecutor(int(workers), mp_context=mp.get_context("spawn"),
+                                       initializer=_init_worker,
+                                       initargs=(arrays, settings, storage, study_name))
+        bar = progress_bar(total=int(n_trials), initial=min(n_done, int(n_trials)),
+                           progress=progress, desc=f"tuning {stage}")
+        try:
+            while n_done < n_trials:
+                if timeout is not None and time.perf_counter() - t0 > timeout:
+                    break
+                study.sampler = optuna.samplers.TPESampler(seed=_batch_seed(seed, n_done))
+                k = min(int(batch_size), int(n_trials) - n_done)
+                asked = [study.ask(fixed_distributions=SEARCH_SPACE) for _ in range(k)]
+                if pool is None:
+                    results = [_evaluate_trial(t, arrays, settings) for t in asked]
+                else:
+                    results = list(pool.map(_run_trial, [t._trial_id for t in asked]))
+                for trial, (state, value, _) in zip(asked, results, strict=True):
+                    if state == "pruned":
+                        study.tell(trial, state=TrialState.PRUNED)
+                    else:
+                        study.tell(trial, value)
+                n_done += k
+                bar.update(k)
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.shutdown()
+        wall = float(study.user_attrs.get("wall_seconds", 0.0)) + time.perf_counter() - t0
+        study.set_user_attr("wall_seconds", wall)
+    return study
+
+
+def best_hyperparameters(study: optuna.Study) -> dict[str, Any]:
+    """The best trial's XGBoost parameters (ready for :meth:`TwoStageSurrogate.fit`)."""
+    return dict(study.best_trial.params)
+
+
+def _study_record(study: optuna.Study) -> dict[str, Any]:
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    best = study.best_trial
+    return {"study_name": study.study_name, "settings": study.user_attrs.get("settings"),
+            "search_space": study.user_attrs.get("search_space"),
+            "sampler": "TPESampler, reseeded per batch from (seed, finished trials)",
+            "pruner": "MedianPruner",
+            "n_trials": len(states), "n_complete": states.count(TrialState.COMPLETE),
+            "n_pruned": states.count(TrialState.PRUNED), "n_failed": states.count(TrialState.FAIL),
+            "wall_seconds": round(float(study.user_attrs.get("wall_seconds", 0.0)), 1),
+            "best_trial": best.number, "best_value": best.value,
+            "best_n_estimators": best.user_attrs.get("n_estimators")}
+
+
+def write_hyperparameters(gate: optuna.Study, regressor: optuna.Study, *,
+                          path: str | Path = sg.HYPERPARAMETERS_PATH,
+                          data_set: str = "train", command: str = "") -> Path:
+    """Write both studies' best parameters, with the settings and results of the studies, to
+    ``path`` in the format :func:`lecture_utils.surrogate.load_hyperparameters` reads."""
+    gs = gate.user_attrs["settings"]
+    rs = regressor.user_attrs["settings"]
+    for key in ("transform", "regressor_margin", "seed", "validation_fraction", "cut",
+                "max_estimators", "early_stopping_rounds", "data_hash", "n_points"):
+        if gs[key] != rs[key]:
+            raise ValueError(f"gate and regressor studies differ in {key!r}: {gs[key]} vs "
+                             f"{rs[key]}")
+    doc = {
+        "format_version": 1,
+        "description": "Tuned XGBoost hyperparameters of the two-stage surrogate "
+                       "(lecture_utils.surrogate.default_surrogate); produced by "
+                       "lecture_utils.tuning on the shipped training set, validation split only.",
+        "gate": {"params": best_hyperparameters(gate),
+                 "validation_metric": sg.STAGE_METRIC["gate"],
+                 "validation_score": gate.best_value},
+        "regressor": {"params": best_hyperparameters(regressor),
+                      "validation_metric": sg.STAGE_METRIC["regressor"],
+                      "validation_score": regressor.best_value},
+        "settings": {"transform": gs["transform"], "regressor_margin": gs["regressor_margin"],
+                     "seed": gs["seed"], "validation_fraction": gs["validation_fraction"],
+                     "refit": True, "max_estimators": gs["max_estimators"],
+                     "early_stopping_rounds": gs["early_stopping_rounds"]},
+        "study": {"data_set": data_set, "data_hash": gs["data_hash"],
+                  "n_points": gs["n_points"], "cut": gs["cut"],
+                  "gate": _study_record(gate), "regressor": _study_record(regressor),
+                  "command": command, "versions": {"optuna": optuna.__version__,
+                                                   "xgboost": xgb.__version__},
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+    }
+    path = Path(path)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the options of ``python -m lecture_utils tune`` to ``parser``."""
+    parser.add_argument("--stage", choices=(*STAGES, "both"), default="both")
+    parser.add_argument("--n-trials", type=int, default=60, help="finished trials per stage")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=1,
+                        help="trials asked at once (the result depends on it, not on --workers)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per batch")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="stop each stage after this many seconds (between batches)")
+    parser.add_argument("--data", default="train", help="shipped data set to tune on")
+    parser.add_argument("--max-estimators", type=int, default=sg.MAX_ESTIMATORS,
+                        help="upper bound on trees per trial (early stopping picks the number)")
+    parser.add_argument("--storage", default=None, help="optuna storage URL (default: SQLite "
+                        "file in the package cache)")
+    parser.add_argument("--study-prefix", default="surrogate",
+                        help="studies are named PREFIX-STAGE-DATAHASH8 (resumed by name)")
+    parser.add_argument("--write", type=Path, default=None,
+                        help="write the best hyperparameters here (with --stage both); default: "
+                             "the shipped file")
+    parser.add_argument("--no-write", action="store_true", help="do not write hyperparameters")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    """Execute a parsed ``tune`` command line; prints a JSON summary."""
+    points, chi2 = sg.training_arrays(args.data)
+    dhash = sg.training_data_hash(points, chi2)
+    stages = STAGES if args.stage == "both" else (args.stage,)
+    studies = {}
+    for stage in stages:
+        name = f"{args.study_prefix}-{stage}-{dhash[:8]}"
+        studies[stage] = tune(points, chi2, stage, study_name=name, storage=args.storage,
+                              n_trials=args.n_trials, seed=args.seed,
+                              batch_size=args.batch_size, workers=args.workers,
+                              timeout=args.timeout, max_estimators=args.max_estimators,
+                              progress=not args.no_progress)
+    summary = {s: _study_record(st) for s, st in studies.items()}
+    if args.stage == "both" and not args.no_write:
+        cmd = "python -m lecture_utils tune " + " ".join(argv) if argv is not None else ""
+        summary["written"] = str(write_hyperparameters(
+            studies["gate"], studies["regressor"], path=args.write or sg.HYPERPARAMETERS_PATH,
+            data_set=args.data, command=cmd.strip()))
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lecture_utils tune [options]`` (see :func:`add_arguments`)."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = add_arguments(argparse.ArgumentParser(prog="python -m lecture_utils tune",
+                                                   description=__doc__.split("\n")[0]))
+    return run(parser.parse_args(argv), argv)

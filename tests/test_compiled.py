@@ -1,0 +1,451 @@
+"""Tests of the compiled surrogate: agreement with XGBoost, cache, fallback, input checks,
+dispatcher.
+
+Models are tiny (tens of trees of depth ≤ 4) so that each compiles in about a second; the surrogate
+is trained on the synthetic toy χ² of :mod:`lecture_utils._toy` (a test aid, not physics). Every
+library goes to a temporary cache folder (``$LECTURE_UTILS_CACHE``). No test asserts a timing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from lecture_utils import _cache, alps, data
+from lecture_utils import compiled as cp
+from lecture_utils import surrogate as sg
+from lecture_utils._toy import toy_dataset
+
+SMALL = {"max_depth": 4, "learning_rate": 0.3, "gamma": 0.0, "min_child_weight": 1.0,
+         "subsample": 0.8, "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0}
+FIT = {"gate_params": SMALL, "regressor_params": SMALL, "max_estimators": 40,
+       "early_stopping_rounds": 10}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Every library of this module is built into a fresh cache folder."""
+    old = os.environ.get(_cache.ENV_VAR)
+    os.environ[_cache.ENV_VAR] = str(tmp_path_factory.mktemp("cache"))
+    cp.clear_memo()
+    yield
+    cp.clear_memo()
+    if old is None:
+        os.environ.pop(_cache.ENV_VAR, None)
+    else:
+        os.environ[_cache.ENV_VAR] = old
+
+
+@pytest.fixture(scope="module")
+def model() -> sg.TwoStageSurrogate:
+    return sg.TwoStageSurrogate.fit(*toy_dataset(1500, seed=21), seed=3, **FIT)
+
+
+@pytest.fixture(scope="module")
+def compiled(model: sg.TwoStageSurrogate) -> cp.CompiledSurrogate:
+    return cp.compile_surrogate(model, calibration_budget_s=0.2)
+
+
+@pytest.fixture(scope="module")
+def points() -> np.ndarray:
+    """Hold-out-like inputs: toy points never trained on, uniform points of the whole domain
+    and, where shipped, the real hold-out points."""
+    rng = np.random.default_rng(5)
+    parts = [toy_dataset(400, seed=22)[0], alps.DOMAIN.from_unit(rng.random((400, 6)))]
+    if "holdout" in data.available():
+        parts.append(data.load("holdout")[list(alps.PARAMETERS)].to_numpy(dtype=float))
+    return np.concatenate(parts)
+
+
+@pytest.fixture(scope="module")
+def booster_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 6)).astype(np.float32)
+    return x, x[:, 0] ** 2 + np.sin(3 * x[:, 1]) + 0.1 * rng.normal(size=2000)
+
+
+@pytest.fixture(scope="module")
+def regressor(booster_data: tuple[np.ndarray, np.ndarray]) -> xgb.XGBRegressor:
+    x, y = booster_data
+    return xgb.XGBRegressor(n_estimators=25, max_depth=4, n_jobs=1, random_state=0).fit(x, y)
+
+
+@pytest.fixture(scope="module")
+def predictor(regressor: xgb.XGBRegressor) -> cp.BoosterPredictor:
+    return cp.compile_booster(regressor, crossover=None)
+
+
+def _close(got: np.ndarray, ref: np.ndarray, n_trees: int) -> None:
+    np.testing.assert_allclose(got, ref, rtol=0, atol=cp.tolerance(ref, n_trees))
+
+
+# ------------------------------------------------------------------ agreement with the booster
+def test_both_stages_and_combinations_match_xgboost(model: sg.TwoStageSurrogate,
+                                                    compiled: cp.CompiledSurrogate,
+                                                    points: np.ndarray) -> None:
+    assert compiled.is_compiled
+    compiled.backend = "compiled"
+    try:
+        n_gate = compiled.predictors["gate"].n_trees
+        n_reg = compiled.predictors["regressor"].n_trees
+        _close(compiled.gate_logit(points), model.gate_logit(points), n_gate)
+        _close(compiled.gate_probability(points), model.gate_probability(points), n_gate)
+        _close(compiled.predict_regressor(points), model.predict_regressor(points), n_reg)
+        # combined: hard (same accept/reject pattern, same finite values) and smooth
+        logit = model.gate_logit(points)
+        clear = np.abs(logit - model._logit_threshold()) > cp.tolerance(logit, n_gate)
+        hard, hard_ref = compiled.predict(points), model.predict(points)
+        np.testing.assert_array_equal(np.isinf(hard)[clear], np.isinf(hard_ref)[clear])
+        both = np.isfinite(hard) & np.isfinite(hard_ref)
+        assert both.sum() > 10
+        _close(hard[both], hard_ref[both], n_reg)
+        smooth_ref = model.predict_smooth(points)
+        _close(compiled.predict_smooth(points), smooth_ref,
+               n_reg + int(np.ceil(model.penalty_scale)) * n_gate)
+        np.testing.assert_array_equal(compiled.in_domain(points), model.in_domain(points))
+    finally:
+        compiled.backend = "auto"
+
+
+def test_single_points_and_dataframes(model: sg.TwoStageSurrogate,
+                                      compiled: cp.CompiledSurrogate, points: np.ndarray) -> None:
+    import pandas as pd
+
+    one = points[0]
+    assert compiled.predict_smooth(one).shape == (1,)
+    _close(compiled.predict_smooth(one), model.predict_smooth(one), 200)
+    df = pd.DataFrame(points[:5, ::-1], columns=list(alps.PARAMETERS)[::-1])
+    _close(compiled.predict_regressor(df), model.predict_regressor(points[:5]), 200)
+
+
+def test_booster_level_matches_on_split_boundaries_and_infinities(
+        regressor: xgb.XGBRegressor, predictor: cp.BoosterPredictor) -> None:
+    booster = regressor.get_booster()
+    x = cp.probe_matrix(booster)
+    extra = np.array([[np.inf, -np.inf, 0, 0, 0, 0], [-np.inf, np.inf, 1e30, -1e30, 0, 0]],
+                     dtype=np.float32)
+    x = np.concatenate([x, extra])
+    for margin in (False, True):
+        ref = booster.inplace_predict(x, predict_type="margin" if margin else "value")
+        _close(predictor.predict(x, margin=margin, backend="compiled"), ref, predictor.n_trees)
+
+
+def test_classifier_margin_and_probability(booster_data: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = booster_data
+    clf = xgb.XGBClassifier(n_estimators=15, max_depth=3, n_jobs=1).fit(x, (y > 1).astype(int))
+    pred = cp.compile_booster(clf, crossover=None)
+    b = clf.get_booster()
+    _close(pred.predict(x, margin=True), b.inplace_predict(x, predict_type="margin"), 15)
+    prob = pred.predict(x)
+    assert np.all((prob > 0) & (prob < 1))
+    _close(prob, clf.predict_proba(x)[:, 1], 15)
+
+
+def test_verification_rejects_a_library_of_another_model(
+        regressor: xgb.XGBRegressor, predictor: cp.BoosterPredictor,
+        booster_data: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = booster_data
+    other = xgb.XGBRegressor(n_estimators=25, max_depth=4, n_jobs=1, random_state=1,
+                             subsample=0.5).fit(x, y)
+    cp._verify(predictor.compiled, regressor.get_booster())  # its own model: passes
+    with pytest.raises(cp.CompilationError, match="disagrees"):
+        cp._verify(predictor.compiled, other.get_booster())
+
+
+# ------------------------------------------------------------------------------ input checks
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda x: x[:, :5].copy(), ValueError, "6 features"),
+        (lambda x: np.hstack([x, x[:, :1]]), ValueError, "6 features"),
+        (lambda x: x[0], ValueError, "2-D"),
+        (lambda x: x[:, :, None], ValueError, "2-D"),
+        (lambda x: np.asfortranarray(x), ValueError, "C-contiguous"),
+        (lambda x: np.hstack([x, x])[:, :6], ValueError, "C-contiguous"),
+        (lambda x: x[::2], ValueError, "C-contiguous"),
+        (lambda x: x.astype(np.int64), TypeError, "float32"),
+        (lambda x: x.astype(np.float16), TypeError, "float32"),
+        (lambda x: x.astype(object), TypeError, "float32"),
+        (lambda x: x.tolist(), TypeError, "numpy array"),
+    ],
+)
+def test_bad_inputs_raise_before_reaching_c(predictor: cp.BoosterPredictor, make, error,
+                                            match: str) -> None:
+    x = np.random.default_rng(1).normal(size=(8, 6)).astype(np.float32)
+    for backend in ("compiled", "xgboost", "auto"):
+        with pytest.raises(error, match=match):
+            predictor.predict(make(x), backend=backend)
+
+
+def test_float64_is_rounded_to_float32_and_empty_batches(predictor: cp.BoosterPredictor) -> None:
+    x64 = np.random.default_rng(2).normal(size=(50, 6))
+    x32 = x64.astype(np.float32)
+    for backend in ("compiled", "xgboost"):
+        np.testing.assert_array_equal(predictor.predict(x64, backend=backend),
+                                      predictor.predict(x32, backend=backend))
+        out = predictor.predict(np.empty((0, 6), np.float32), backend=backend)
+        assert out.shape == (0,) and out.dtype == np.float32
+
+
+def test_nan_policy(regressor: xgb.XGBRegressor, predictor: cp.BoosterPredictor) -> None:
+    x = np.random.default_rng(3).normal(size=(600, 6)).astype(np.float32)
+    x[::7, 2] = np.nan
+    x[::11, 0] = np.nan
+    for backend in ("compiled", "xgboost"):
+        with pytest.raises(ValueError, match="NaN in"):
+            predictor.predict(x, backend=backend)
+    missing = cp.compile_booster(regressor, crossover=None, nan_policy="missing")
+    ref = regressor.get_booster().inplace_predict(x)  # XGBoost: NaN = missing value
+    _close(missing.predict(x, backend="compiled"), ref, missing.n_trees)
+    np.testing.assert_array_equal(missing.predict(x, backend="xgboost"), ref)
+    with pytest.raises(ValueError, match="nan_policy"):
+        cp.BoosterPredictor(regressor, None, nan_policy="ignore")  # type: ignore[arg-type]
+
+
+def test_surrogate_inputs_are_validated(compiled: cp.CompiledSurrogate) -> None:
+    with pytest.raises(ValueError):
+        compiled.predict(np.ones((3, 5)))
+    with pytest.raises(ValueError):
+        compiled.predict(np.full((2, 6), np.nan))
+
+
+def test_out_of_domain_warning_is_inherited(model: sg.TwoStageSurrogate) -> None:
+    c = cp.compile_surrogate(model, crossover=None)
+    far = alps.DOMAIN.bounds[:, 1] * 10
+    with pytest.warns(sg.OutOfDomainWarning):
+        c.predict(far)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c.predict(far)  # once per surrogate
+
+
+# ------------------------------------------------------------------------------------- cache
+def test_cache_hit_and_invalidation(booster_data: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = booster_data
+    reg = xgb.XGBRegressor(n_estimators=12, max_depth=3, n_jobs=1, random_state=7).fit(x, y)
+    first = cp.compile_booster_library(reg)
+    assert first.info["cache"] == "miss" and first.path.exists()
+    again = cp.compile_booster_library(reg)
+    assert again.info["cache"] == "hit" and again.path == first.path
+    cp.clear_memo()  # a new process: loads from disk
+    disk = cp.compile_booster_library(reg)
+    assert disk.info["cache"] == "hit" and disk.path == first.path
+    # a changed model (one tree fewer, then retrained) never reuses the library
+    fewer = cp.compile_booster_library(reg.get_booster()[:11])
+    assert fewer.key != first.key and fewer.info["cache"] == "miss"
+    reg.fit(x, y + 1.0)
+    changed = cp.compile_booster_library(reg)
+    assert changed.key not in (first.key, fewer.key) and changed.info["cache"] == "miss"
+    _close(changed.predict(x), reg.get_booster().inplace_predict(x), 12)
+    # other options → another library
+    o0 = cp.compile_booster_library(reg, options=cp.CompileOptions(opt_level=0, trees_per_unit=5))
+    assert o0.key != changed.key
+    np.testing.assert_allclose(o0.predict(x), changed.predict(x), rtol=0, atol=1e-6)
+
+
+def test_blocked_traversal_gives_the_same_bits_as_row_by_row(
+        regressor: xgb.XGBRegressor, predictor: cp.BoosterPredictor) -> None:
+    assert predictor.compiled.info["block_rows"] > 0  # the default library is blocked
+    assert predictor.compiled.info["translation_units"] > 1
+    rowwise = cp.compile_booster_library(regressor, options=cp.CompileOptions(block_rows=0))
+    assert rowwise.info["block_rows"] == 0
+    x = np.random.default_rng(10).normal(size=(3000, 6)).astype(np.float32)
+    x[::13, 1] = np.nan
+    for margin in (False, True):
+        for threads in (1, 3):
+            np.testing.assert_array_equal(
+                predictor.compiled.predict(x, margin=margin, n_threads=threads,
+                                           nan_policy="missing"),
+                rowwise.predict(x, margin=margin, nan_policy="missing"))
+
+
+def test_corrupt_cached_library_is_rebuilt(booster_data: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = booster_data
+    reg = xgb.XGBRegressor(n_estimators=8, max_depth=3, n_jobs=1, random_state=8).fit(x, y)
+    lib = cp.compile_booster_library(reg)
+    cp.clear_memo()
+    broken = lib.path.with_name("broken.so")  # replace the file, as a crash or disk error would
+    broken.write_bytes(b"not a library")
+    os.replace(broken, lib.path)
+    with pytest.warns(UserWarning, match="unusable"):
+        rebuilt = cp.compile_booster_library(reg)
+    assert rebuilt.info["cache"] == "miss"
+    _close(rebuilt.predict(x), reg.get_booster().inplace_predict(x), 8)
+
+
+# ---------------------------------------------------------------------------------- fallback
+def _fake_compiler(folder: Path) -> Path:
+    """A 'compiler' that answers --version but fails to compile anything."""
+    path = folder / "broken-cc"
+    path.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'broken-cc 1.0'; exit 0; fi\n"
+                    "echo 'broken-cc: internal error' >&2\nexit 3\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+@pytest.mark.parametrize("how", ["missing", "environment", "failing"])
+def test_fallback_to_xgboost(model: sg.TwoStageSurrogate, points: np.ndarray, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    compiler: str | None = None
+    if how == "missing":
+        compiler = str(tmp_path / "no-such-compiler")
+    elif how == "environment":
+        monkeypatch.setenv(cp.COMPILER_ENV, str(tmp_path / "no-such-compiler"))
+    else:
+        compiler = str(_fake_compiler(tmp_path))
+    cp.clear_memo()
+    with pytest.warns(cp.CompilationFallbackWarning,
+                      match="internal error" if how == "failing" else "no working C compiler"):
+        c = cp.compile_surrogate(model, compiler=compiler)
+    assert not c.is_compiled
+    assert c.backend_for(1) == {"gate": "xgboost", "regressor": "xgboost"}
+    for name in ("predict", "predict_smooth", "gate_probability", "gate_logit",
+                 "predict_regressor"):
+        np.testing.assert_array_equal(getattr(c, name)(points), getattr(model, name)(points))
+    with pytest.raises(cp.CompilationError):
+        c.predictors["gate"].predict(model.features(points), backend="compiled")
+    assert not list(_cache.cache_dir("compiled").glob(".*.tmp"))  # no half-built entries left
+
+
+# -------------------------------------------------------------------------------- dispatcher
+def test_dispatcher_gives_the_same_results_whichever_backend(
+        model: sg.TwoStageSurrogate, compiled: cp.CompiledSurrogate, points: np.ndarray) -> None:
+    results = {}
+    for backend in ("compiled", "xgboost", "auto"):
+        compiled.backend = backend
+        results[backend] = (compiled.predict(points), compiled.predict_smooth(points))
+    compiled.backend = "auto"
+    np.testing.assert_array_equal(results["xgboost"][0], model.predict(points))  # bit-identical
+    np.testing.assert_array_equal(results["xgboost"][1], model.predict_smooth(points))
+    auto = compiled.backend_for(len(points))
+    for i, _ in enumerate(("hard", "smooth")):
+        a, c, x = results["auto"][i], results["compiled"][i], results["xgboost"][i]
+        if len(set(auto.values())) == 1:  # both stages on one backend: exactly its numbers
+            np.testing.assert_array_equal(a, results[next(iter(auto.values()))][i])
+        fin = np.isfinite(c) & np.isfinite(x)
+        _close(c[fin], x[fin], 200)
+
+
+def test_dispatch_follows_the_crossover(predictor: cp.BoosterPredictor) -> None:
+    x = np.random.default_rng(4).normal(size=(300, 6)).astype(np.float32)
+    ref_c = predictor.predict(x, backend="compiled")
+    ref_x = predictor.predict(x, backend="xgboost")
+    _close(ref_c, ref_x, predictor.n_trees)
+    old = predictor.crossover
+    try:
+        predictor.crossover = 100.0
+        assert predictor.backend_for(99) == "compiled" and predictor.backend_for(100) == "xgboost"
+        np.testing.assert_array_equal(predictor.predict(x[:99]), ref_c[:99])
+        np.testing.assert_array_equal(predictor.predict(x), ref_x)
+        predictor.crossover = math.inf
+        np.testing.assert_array_equal(predictor.predict(x), ref_c)
+        predictor.crossover = 0.0
+        np.testing.assert_array_equal(predictor.predict(x), ref_x)
+    finally:
+        predictor.crossover = old
+    with pytest.raises(ValueError, match="backend"):
+        predictor.predict(x, backend="gpu")  # type: ignore[arg-type]
+
+
+def test_crossover_rule() -> None:
+    sizes = [1, 10, 100, 1000]
+    # compiled wins small batches, xgboost from 100 rows on
+    assert cp._crossover(sizes, [1, 2, 20, 200], [50, 50, 10, 100]) == pytest.approx(
+        math.sqrt(10 * 100))
+    # a noisy xgboost win at 1 row, followed by a compiled win, does not count
+    assert cp._crossover(sizes, [60, 2, 20, 200], [50, 50, 10, 100]) == pytest.approx(
+        math.sqrt(10 * 100))
+    assert cp._crossover(sizes, [9, 9, 20, 200], [1, 1, 10, 100]) == 0.0  # xgboost everywhere
+    # compiled still wins at the largest size: extrapolate the affine costs (slopes per row
+    # 0.1 compiled, 0.05 xgboost → they meet 44 / 0.05 = 880 rows later)
+    assert cp._crossover(sizes, [1, 2, 11, 101], [50, 50, 100, 145]) == pytest.approx(1880)
+    # equal or smaller compiled slope: compiled forever
+    assert cp._crossover(sizes, [1, 2, 11, 101], [50, 50, 60, 150]) == math.inf
+    assert cp._crossover([1], [1.0], [2.0]) == math.inf
+
+
+def test_calibration_is_measured_and_cached(compiled: cp.CompiledSurrogate) -> None:
+    for stage, pred in compiled.predictors.items():
+        cal = pred.calibration
+        assert cal is not None, stage
+        assert cal.sizes == sorted(cal.sizes) and cal.sizes[0] == 1
+        assert len(cal.compiled) == len(cal.xgboost) == len(cal.sizes) >= 2
+        assert all(t > 0 for t in cal.compiled + cal.xgboost)
+        assert 0.0 <= pred.crossover == cal.crossover
+        assert list(cal.table().columns) == ["batch", "compiled_us", "xgboost_us", "speedup"]
+    pred = compiled.predictors["regressor"]
+    sample = np.zeros((4, 6), np.float32)
+    first = pred.calibrate(sample, max_size=64, budget_s=0.05, reuse=False)
+    assert pred.calibrate(sample) is first  # memoised: not measured again
+    cp.clear_memo()  # a new process: the measurement is read back from the cache
+    again = pred.calibrate(sample)
+    assert again is not first and again == first and pred.crossover == first.crossover
+    assert pred.calibrate(sample, max_size=8, reuse=False) is not first
+
+
+def test_threads_do_not_change_results(regressor: xgb.XGBRegressor) -> None:
+    n = 4 * cp.rows_per_thread(regressor.n_estimators) + 3
+    x = np.random.default_rng(6).normal(size=(n, 6)).astype(np.float32)
+    outs = [cp.compile_booster(regressor, crossover=None, n_threads=k).predict(x)
+            for k in (1, 2, 3)]
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+    one = cp.compile_booster(regressor, crossover=None, n_threads=1)
+    with ThreadPoolExecutor(4) as pool:  # the library is re-entrant; ctypes drops the GIL
+        chunks = list(pool.map(lambda i: one.predict(np.ascontiguousarray(x[i::4])), range(4)))
+    for i, chunk in enumerate(chunks):
+        np.testing.assert_array_equal(chunk, outs[0][i::4])
+    with pytest.raises(ValueError, match="n_threads"):
+        cp.BoosterPredictor(regressor, None, n_threads=-1)
+
+
+# ------------------------------------------------------------------------------- information
+def test_compile_info_and_generated_code(compiled: cp.CompiledSurrogate) -> None:
+    info = compiled.compile_info()
+    assert set(info) == {"gate", "regressor"}
+    for stage in info.values():
+        assert stage["compiled"] and Path(stage["library"]).exists()
+        assert stage["generated_lines"] > stage["n_trees"]
+    text = compiled.predictors["regressor"].compiled.excerpt(20)
+    assert "fvalue <" in text and "result[0] +=" in text
+    assert list(compiled.feature_names) == compiled.metadata["feature_names"]
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="opt_level"):
+        cp.CompileOptions(opt_level=4)
+    with pytest.raises(ValueError, match="trees_per_unit"):
+        cp.CompileOptions(trees_per_unit=0)
+    with pytest.raises(ValueError, match="block_rows"):
+        cp.CompileOptions(block_rows=-1)
+    assert cp.find_compiler("/definitely/not/a/compiler") is None
+
+
+def test_pickle_round_trip_reloads_the_cached_library(compiled: cp.CompiledSurrogate,
+                                                      points: np.ndarray) -> None:
+    import pickle
+
+    again = pickle.loads(pickle.dumps(compiled))
+    assert again.is_compiled
+    again.backend = compiled.backend = "compiled"
+    try:
+        np.testing.assert_array_equal(again.predict_smooth(points), compiled.predict_smooth(points))
+    finally:
+        compiled.backend = "auto"
+
+
+def test_uncached_build_leaves_nothing_on_disk(regressor: xgb.XGBRegressor) -> None:
+    root = _cache.cache_dir("compiled")
+    before = set(root.iterdir())
+    lib = cp.compile_booster_library(regressor, use_cache=False)
+    assert lib.info["cache"] == "off" and set(root.iterdir()) == before
+    x = np.random.default_rng(9).normal(size=(20, 6)).astype(np.float32)
+    _close(lib.predict(x), regressor.get_booster().inplace_predict(x), lib.n_trees)

@@ -1,0 +1,445 @@
+"""Tests of the two-stage surrogate: features, input checks, combinations, persistence,
+determinism, the course's cached surrogate and the validation metrics.
+
+Training data are the synthetic toy χ² of :mod:`lecture_utils._toy` (a test aid, not physics), so
+the file runs in seconds; the real shipped data are only used where noted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lecture_utils import alps, data, stats
+from lecture_utils import surrogate as sg
+from lecture_utils._toy import toy_chi2, toy_dataset
+
+FAST = {"max_depth": 4, "learning_rate": 0.3, "gamma": 0.0, "min_child_weight": 1.0,
+        "subsample": 0.8, "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0}
+FIT = {"gate_params": FAST, "regressor_params": FAST, "max_estimators": 150,
+       "early_stopping_rounds": 20}
+
+
+@pytest.fixture(scope="module")
+def toy() -> tuple[np.ndarray, np.ndarray]:
+    return toy_dataset(1200, seed=11)
+
+
+@pytest.fixture(scope="module")
+def test_points() -> tuple[np.ndarray, np.ndarray]:
+    return toy_dataset(400, seed=12)
+
+
+@pytest.fixture(scope="module")
+def model(toy: tuple[np.ndarray, np.ndarray]) -> sg.TwoStageSurrogate:
+    return sg.TwoStageSurrogate.fit(*toy, seed=5, **FIT)
+
+
+# ------------------------------------------------------------------------------ features, input
+def test_features_ratio_and_raw() -> None:
+    pts = np.array([[2.0e6, 1.0, -2.0, 0.5, 0.0, 3.0], [1.0e7, 0.1, 0.2, 0.3, 0.4, 0.5]])
+    x = sg.features(pts, "ratio")
+    assert x.dtype == np.float32 and x.shape == (2, 6) and x.flags["C_CONTIGUOUS"]
+    expected = np.column_stack([np.log10(pts[:, 0]), pts[:, 1:] * 1.0e6 / pts[:, :1]])
+    np.testing.assert_array_equal(x, expected.astype(np.float32))
+    raw = sg.features(pts, "raw")
+    np.testing.assert_array_equal(raw[:, 1:], pts[:, 1:].astype(np.float32))
+    assert len(sg.feature_names("ratio")) == len(alps.PARAMETERS)
+    assert sg.feature_names("ratio") != sg.feature_names("raw")
+    with pytest.raises(ValueError, match="transform"):
+        sg.features(pts, "log")  # type: ignore[arg-type]
+
+
+def test_dataframe_columns_taken_by_name(model: sg.TwoStageSurrogate) -> None:
+    pts = toy_dataset(20, seed=3)[0]
+    df = pd.DataFrame(pts, columns=list(alps.PARAMETERS))
+    shuffled = df[list(reversed(alps.PARAMETERS))]
+    np.testing.assert_array_equal(model.predict_smooth(shuffled), model.predict_smooth(pts))
+    with pytest.raises(ValueError, match="lacks parameter columns"):
+        model.predict(df.drop(columns="cuR"))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.ones((3, 5)), "shape"),
+    (np.ones((3, 7)), "shape"),
+    (np.array([[1e7, np.nan, 0, 0, 0, 0]]), "non-finite"),
+    (np.array([[1e7, 0, np.inf, 0, 0, 0]]), "non-finite"),
+    (np.array([[-1e7, 0, 0, 0, 0, 0]]), "fa"),
+])
+def test_bad_input_raises(model: sg.TwoStageSurrogate, bad: np.ndarray, match: str) -> None:
+    for method in (model.predict, model.predict_smooth, model.gate_probability, model.features,
+                   model.in_domain):
+        with pytest.raises(ValueError, match=match):
+            method(bad)
+
+
+def test_fit_rejects_bad_training_data(toy: tuple[np.ndarray, np.ndarray]) -> None:
+    pts, chi2 = toy
+    nan = chi2.copy()
+    nan[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        sg.TwoStageSurrogate.fit(pts, nan, **FIT)
+    outside = pts.copy()
+    outside[0, 1] = 10.0
+    with pytest.raises(ValueError, match="outside"):
+        sg.TwoStageSurrogate.fit(outside, chi2, **FIT)
+    with pytest.raises(ValueError, match="inside and outside"):
+        sg.TwoStageSurrogate.fit(pts[:40], np.full(40, 20.0), **FIT)
+    with pytest.raises(ValueError, match="shape"):
+        sg.TwoStageSurrogate.fit(pts, chi2[:-1], **FIT)
+
+
+def test_infinite_chi2_counts_as_outside(toy: tuple[np.ndarray, np.ndarray]) -> None:
+    pts, chi2 = toy
+    c = chi2.copy()
+    big = c > np.median(c)
+    c[big] = np.inf
+    m = sg.TwoStageSurrogate.fit(pts, c, **FIT)
+    assert m.chi2_min == chi2.min()
+    assert np.isfinite(m.predict_smooth(pts)).all()
+
+
+def test_split_is_seeded_and_stratified() -> None:
+    labels = np.r_[np.zeros(70, bool), np.ones(30, bool)]
+    tr1, va1 = sg.split_indices(100, 4, 0.2, stratify=labels)
+    tr2, va2 = sg.split_indices(100, 4, 0.2, stratify=labels)
+    np.testing.assert_array_equal(va1, va2)
+    assert len(va1) == 20 and labels[va1].sum() == 6
+    assert np.intersect1d(tr1, va1).size == 0 and len(tr1) + len(va1) == 100
+    assert not np.array_equal(va1, sg.split_indices(100, 5, 0.2, stratify=labels)[1])
+
+
+# ------------------------------------------------------------------------------ combinations
+def test_hard_and_smooth_agree_inside_region(model: sg.TwoStageSurrogate,
+                                             test_points: tuple[np.ndarray, np.ndarray]) -> None:
+    pts = test_points[0]
+    hard, smooth = model.predict(pts), model.predict_smooth(pts)
+    reg, p = model.predict_regressor(pts), model.gate_probability(pts)
+    accepted = p >= model.threshold
+    assert accepted.any() and (~accepted).any()
+    np.testing.assert_array_equal(hard[accepted], smooth[accepted])
+    np.testing.assert_array_equal(hard[accepted], reg[accepted])
+    assert np.isposinf(hard[~accepted]).all()
+    assert np.isfinite(smooth).all()
+    # outside: regressor plus a penalty growing as the gate's log-odds fall
+    logit = model.gate_logit(pts)
+    penalty = smooth - reg
+    assert (penalty[~accepted] > 0).all()
+    order = np.argsort(logit[~accepted])
+    assert np.all(np.diff(penalty[~accepted][order]) <= 1e-9)
+    np.testing.assert_allclose(penalty[~accepted],
+                               model.penalty_scale * (0.0 - logit[~accepted]), rtol=1e-12)
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-logit)), rtol=1e-6)
+
+
+def test_regressor_target_region_includes_margin(toy: tuple[np.ndarray, np.ndarray],
+                                                 model: sg.TwoStageSurrogate) -> None:
+    pts, chi2 = toy
+    d = chi2 - chi2.min()
+    t = model.metadata["training"]
+    assert t["n_region"] == int((d < stats.REGION_DELTA_CHI2).sum())
+    assert t["n_regressor"] == int((d < stats.REGION_DELTA_CHI2 + sg.REGRESSOR_MARGIN).sum())
+    assert model.cut == stats.REGION_DELTA_CHI2
+
+
+def test_refit_false_keeps_exactly_the_early_stopped_trees(
+        toy: tuple[np.ndarray, np.ndarray]) -> None:
+    m = sg.TwoStageSurrogate.fit(*toy, refit=False, **FIT)
+    for stage in ("gate", "regressor"):
+        n = m.metadata["training"][stage]["n_estimators"]
+        assert getattr(m, stage).get_booster().num_boosted_rounds() == n
+
+
+# ------------------------------------------------------------------------------ domain
+def test_domain_flag_and_warning_once(toy: tuple[np.ndarray, np.ndarray]) -> None:
+    m = sg.TwoStageSurrogate.fit(*toy, **FIT)     # fresh model: nothing warned yet
+    pts = toy_dataset(6, seed=1)[0]
+    pts[1, 0] = 2.0e5                                 # f_a below the domain
+    pts[4, 3] = -5.0                                  # coupling below the domain
+    np.testing.assert_array_equal(m.in_domain(pts), [True, False, True, True, False, True])
+    with pytest.warns(sg.OutOfDomainWarning, match="2 of 6"):
+        m.predict(pts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.predict_smooth(pts)                          # warned once per surrogate
+        m.gate_probability(pts[[0, 2]])                # inside: never warns
+    fresh = sg.TwoStageSurrogate.fit(*toy, **FIT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fresh.in_domain(pts)                           # the flag itself does not warn
+        fresh.predict(pts[[0, 2, 3]])
+
+
+# ------------------------------------------------------------------------------ persistence
+def test_save_load_round_trip_is_bit_identical(model: sg.TwoStageSurrogate, tmp_path: Path,
+                                               test_points: tuple[np.ndarray, np.ndarray]
+                                               ) -> None:
+    pts = test_points[0]
+    model.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == \
+        ["gate.ubj", "metadata.json", "regressor.ubj"]
+    back = sg.TwoStageSurrogate.load(tmp_path / "m", data_hash=model.data_hash,
+                                     cut=stats.REGION_DELTA_CHI2)
+    for method in ("predict", "predict_smooth", "gate_probability", "predict_regressor",
+                   "gate_logit", "features"):
+        a, b = getattr(model, method)(pts), getattr(back, method)(pts)
+        assert a.dtype == b.dtype
+        assert a.tobytes() == b.tobytes(), method
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["feature_names"] == list(sg.feature_names("ratio"))
+    assert meta["cut"] == stats.REGION_DELTA_CHI2
+    assert meta["chi2_min"] == model.chi2_min
+    assert meta["data_hash"] == model.data_hash
+    assert {"xgboost", "numpy", "lecture_utils"} <= set(meta["versions"])
+
+
+def _tamper(folder: Path, key: str, value: object) -> None:
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta[key] = value
+    (folder / "metadata.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("key, value", [
+    ("format_version", 0),
+    ("parameters", list(reversed(alps.PARAMETERS))),
+    ("feature_names", list(sg.feature_names("raw"))),
+    ("transform", "log"),
+    ("domain", [[1.0, 2.0]] * 6),
+])
+def test_metadata_mismatch_raises(model: sg.TwoStageSurrogate, tmp_path: Path, key: str,
+                                  value: object) -> None:
+    model.save(tmp_path / "m")
+    _tamper(tmp_path / "m", key, value)
+    with pytest.raises(sg.SurrogateMetadataError, match="mismatch"):
+        sg.TwoStageSurrogate.load(tmp_path / "m")
+
+
+def test_data_cut_and_file_mismatch_raise(model: sg.TwoStageSurrogate, tmp_path: Path) -> None:
+    folder = model.save(tmp_path / "m")
+    with pytest.raises(sg.SurrogateMetadataError, match="training-data hash"):
+        sg.TwoStageSurrogate.load(folder, data_hash="0" * 64)
+    with pytest.raises(sg.SurrogateMetadataError, match="region cut"):
+        sg.TwoStageSurrogate.load(folder, cut=stats.REGION_DELTA_CHI2 + 1)
+    other = sg.TwoStageSurrogate.fit(*toy_dataset(600, seed=99), **FIT).save(tmp_path / "o")
+    shutil.copy(other / "gate.ubj", folder / "gate.ubj")        # swapped model file
+    with pytest.raises(sg.SurrogateMetadataError, match="checksum"):
+        sg.TwoStageSurrogate.load(folder)
+    (folder / "metadata.json").write_text("{not json")
+    with pytest.raises(sg.SurrogateMetadataError, match="JSON"):
+        sg.TwoStageSurrogate.load(folder)
+    with pytest.raises(FileNotFoundError):
+        sg.TwoStageSurrogate.load(tmp_path / "nothing")
+
+
+# ------------------------------------------------------------------------------ determinism
+_CHILD = textwrap.dedent("""
+    import hashlib, json, sys
+    import numpy as np
+    from lecture_utils import surrogate as sg
+    from lecture_utils._toy import toy_dataset
+    fit = json.loads(sys.argv[1])
+    m = sg.TwoStageSurrogate.fit(*toy_dataset(1200, seed=11), seed=5, **fit)
+    pts = toy_dataset(400, seed=12)[0]
+    out = np.concatenate([m.predict_smooth(pts), m.gate_probability(pts)])
+    print(hashlib.sha256(out.tobytes()).hexdigest())
+""")
+
+
+def test_training_is_deterministic_across_processes(model: sg.TwoStageSurrogate,
+                                                    test_points: tuple[np.ndarray, np.ndarray]
+                                                    ) -> None:
+    import hashlib
+
+    pts = test_points[0]
+    here = hashlib.sha256(np.concatenate([model.predict_smooth(pts),
+                                          model.gate_probability(pts)]).tobytes()).hexdigest()
+    digests = set()
+    for hash_seed in ("1", "2"):
+        res = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(FIT)], check=True,
+                             capture_output=True, text=True, timeout=120,
+                             env={"PYTHONHASHSEED": hash_seed, "PATH": ""})
+        digests.add(res.stdout.strip())
+    assert digests == {here}
+
+
+def test_n_jobs_does_not_change_the_model(toy: tuple[np.ndarray, np.ndarray],
+                                          model: sg.TwoStageSurrogate,
+                                          test_points: tuple[np.ndarray, np.ndarray]) -> None:
+    two = sg.TwoStageSurrogate.fit(*toy, seed=5, n_jobs=2, **FIT)
+    pts = test_points[0]
+    assert two.predict_smooth(pts).tobytes() == model.predict_smooth(pts).tobytes()
+
+
+# ------------------------------------------------------------------------------ default surrogate
+def test_default_surrogate_missing_data_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.setattr(data, "available", lambda: [])
+    with pytest.raises(FileNotFoundError, match="python -m lecture_utils dataset train"):
+        sg.default_surrogate()
+
+
+@pytest.fixture()
+def toy_course(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """default_surrogate() wired to toy data, fast hyperparameters and an empty cache."""
+    monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sg, "training_arrays", lambda name="train": toy_dataset(1200, seed=11))
+    monkeypatch.setattr(sg, "_MEMO", {})
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({"gate": {"params": FAST}, "regressor": {"params": FAST},
+                              "settings": {"max_estimators": 150, "early_stopping_rounds": 20,
+                                           "seed": 5}}))
+    return hp
+
+
+def test_default_surrogate_is_cached_and_identical(toy_course: Path,
+                                                   test_points: tuple[np.ndarray, np.ndarray],
+                                                   model: sg.TwoStageSurrogate) -> None:
+    pts = test_points[0]
+    first = sg.default_surrogate(hyperparameters=toy_course)
+    cached = list((Path(sg.cache_dir("surrogate"))).iterdir())
+    assert len(cached) == 1 and (cached[0] / "metadata.json").exists()
+    sg._MEMO.clear()
+    again = sg.default_surrogate(hyperparameters=toy_course)         # loaded from disk
+    fresh = sg.default_surrogate(hyperparameters=toy_course, use_cache=False)
+    for m in (again, fresh, model):      # the fixture model has the same data, seed and params
+        assert m.predict_smooth(pts).tobytes() == first.predict_smooth(pts).tobytes()
+    assert first.metadata["hyperparameters"]["gate"] == FAST
+    # other hyperparameters -> another cache entry
+    toy_course.write_text(json.dumps({"gate": {"params": FAST | {"max_depth": 3}},
+                                      "regressor": {"params": FAST},
+                                      "settings": {"max_estimators": 150,
+                                                   "early_stopping_rounds": 20}}))
+    sg.default_surrogate(hyperparameters=toy_course)
+    assert len(list(Path(sg.cache_dir("surrogate")).iterdir())) == 2
+
+
+def test_corrupt_cache_entry_is_rebuilt(toy_course: Path) -> None:
+    sg.default_surrogate(hyperparameters=toy_course)
+    sg._MEMO.clear()
+    (entry,) = Path(sg.cache_dir("surrogate")).iterdir()
+    (entry / "regressor.ubj").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="retraining"):
+        m = sg.default_surrogate(hyperparameters=toy_course)
+    assert np.isfinite(m.predict_smooth(toy_dataset(5, seed=0)[0])).all()
+
+
+@pytest.mark.skipif("train" not in data.available(), reason="shipped train set not built yet")
+def test_shipped_default_surrogate_deterministic_across_processes(tmp_path: Path) -> None:
+    code = textwrap.dedent("""
+        import hashlib
+        from lecture_utils import surrogate as sg
+        from lecture_utils import data
+        m = sg.default_surrogate()
+        pts = data.load("train")[list(sg.alps.PARAMETERS)].to_numpy()[:500]
+        print(hashlib.sha256(m.predict_smooth(pts).tobytes()).hexdigest())
+    """)
+    digests = set()
+    for k in range(2):   # two empty caches: both processes train from scratch
+        env = {"PATH": "", "LECTURE_UTILS_CACHE": str(tmp_path / f"c{k}")}
+        res = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                             text=True, timeout=300, env=env)
+        digests.add(res.stdout.strip())
+    assert len(digests) == 1
+
+
+# ------------------------------------------------------------------------------ metrics
+def test_regression_metrics_known_residuals() -> None:
+    m = sg.regression_metrics([1.0, 2.0, 3.0, 4.0], [1.5, 1.5, 3.0, 6.0])
+    assert m["n"] == 4
+    assert m["mae"] == pytest.approx((0.5 + 0.5 + 0 + 2) / 4)
+    assert m["rmse"] == pytest.approx(np.sqrt((0.25 + 0.25 + 0 + 4) / 4))
+    assert m["bias"] == pytest.approx((0.5 - 0.5 + 0 + 2) / 4)
+    assert m["max_abs"] == 2.0
+    assert np.isnan(sg.regression_metrics([], [])["mae"])
+
+
+def test_iou_and_confusion_known_masks() -> None:
+    a = np.array([1, 1, 1, 0, 0, 0], bool)
+    b = np.array([0, 1, 1, 1, 0, 0], bool)
+    assert sg.iou(a, b) == pytest.approx(2 / 4)
+    assert sg.iou(a, a) == 1.0 and sg.iou(a, ~a) == 0.0
+    assert sg.iou(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    assert sg.confusion_counts(a, b) == {"tp": 2, "fp": 1, "tn": 2, "fn": 1}
+    with pytest.raises(ValueError):
+        sg.iou(a, b[:3])
+
+
+def test_gate_metrics_known_case() -> None:
+    y = np.array([True, False, True, False])
+    p = np.array([0.8, 0.3, 0.4, 0.1])
+    g = sg.gate_metrics(y, p, threshold=0.5)
+    # every positive (0.8, 0.4) outranks every negative (0.3, 0.1): AUC = 1
+    assert g["auc"] == pytest.approx(1.0)
+    assert g["brier"] == pytest.approx((0.04 + 0.09 + 0.36 + 0.01) / 4)
+    assert g["log_loss"] == pytest.approx(-np.mean(np.log([0.8, 0.7, 0.4, 0.9])))
+    assert (g["tp"], g["fp"], g["tn"], g["fn"]) == (1, 0, 2, 1)
+    assert g["accuracy"] == pytest.approx(0.75)
+    flipped = sg.gate_metrics(~y, p)
+    assert flipped["auc"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        sg.gate_metrics(y, p + 1)
+
+
+def test_reliability_curve_bins() -> None:
+    p = np.array([0.05, 0.05, 0.95, 0.95, 0.55])
+    y = np.array([0, 1, 1, 1, 0])
+    r = sg.reliability_curve(y, p, n_bins=10)
+    assert list(r["count"]) == [2, 1, 2]
+    assert list(r["fraction_positive"]) == [0.5, 0.0, 1.0]
+    np.testing.assert_allclose(r["mean_predicted"], [0.05, 0.55, 0.95])
+
+
+def test_region_iou_uses_delta_chi2_thresholds() -> None:
+    chi2_min = 10.0
+    thr = float(stats.delta_chi2(0.68, dof=2))
+    truth = chi2_min + np.array([0.1, thr - 0.01, thr + 0.01, 5.0 * thr])
+    pred = chi2_min + np.array([0.1, thr + 0.01, thr - 0.01, np.inf])
+    r = sg.region_iou(truth, pred, chi2_min, cl=0.68, dof=2)
+    assert r["delta_chi2"] == pytest.approx(thr)
+    assert (r["n_true"], r["n_pred"], r["n_both"]) == (2, 2, 1)
+    assert r["iou"] == pytest.approx(1 / 3)
+
+
+def test_validate_is_consistent_with_direct_computation(
+        model: sg.TwoStageSurrogate, test_points: tuple[np.ndarray, np.ndarray]) -> None:
+    pts, chi2 = test_points
+    rep = sg.validate(model, pts, chi2)
+    inside = chi2 - model.chi2_min < model.cut
+    reg = model.predict_regressor(pts)
+    assert rep.regression["n"] == inside.sum()
+    assert rep.regression["mae"] == pytest.approx(np.mean(np.abs(reg - chi2)[inside]))
+    assert rep.gate["auc"] == pytest.approx(
+        sg.gate_metrics(inside, model.gate_probability(pts))["auc"])
+    assert rep.reliability["count"].sum() == len(pts)
+    assert list(rep.regions["dof"]) == [2, 2]
+    s = rep.summary()
+    assert {"mae", "rmse", "auc", "brier", "iou_68_dof2", "iou_95_dof2"} <= set(s)
+    # the model learned something: far better than predicting the region mean
+    baseline = np.mean(np.abs(chi2[inside] - chi2[inside].mean()))
+    assert rep.regression["mae"] < 0.5 * baseline
+    assert rep.gate["auc"] > 0.9
+
+
+def test_learning_curve_rows(toy: tuple[np.ndarray, np.ndarray],
+                             test_points: tuple[np.ndarray, np.ndarray]) -> None:
+    lc = sg.learning_curve(*toy, *test_points, sizes=[300, 1200], **FIT)
+    assert list(lc["n_train"]) == [300, 1200]
+    assert {"mae", "auc", "iou_95_dof2"} <= set(lc.columns)
+    with pytest.raises(ValueError, match="size"):
+        sg.learning_curve(*toy, *test_points, sizes=[5000], **FIT)
+
+
+def test_toy_is_only_a_test_aid() -> None:
+    """The toy χ² is cheap and shaped like the real one: minimum, plateau, explosion."""
+    c = toy_chi2(np.array([[1e7, 3.0, -2.0, 1.0, 4.0 - 0.1, -1.5],
+                           [5e7, 0, 0, 0, 0, 0], [1e6, 3.5, 3.5, 3.5, 3.5, 3.5]]))
+    assert c[0] < c[1] < c[2] and c[2] > 1e10
