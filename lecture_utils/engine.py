@@ -51,6 +51,12 @@ def worker_init() -> None:
     alps._alpaca()
 
 
+def worker_init_probe(_: int = 0) -> int:
+    """Return the worker's pid once it is initialised (used to warm a pool before timing it)."""
+    alps._alpaca()
+    return os.getpid()
+
+
 def _record(idx: int, chi2: float | None, status: str, seconds: float,
             exc: BaseException | None = None) -> dict[str, Any]:
     return {"idx": int(idx), "chi2": chi2, "status": status,
