@@ -172,3 +172,18 @@ def test_designs_are_seeded() -> None:
 def test_unknown_dataset_lists_available() -> None:
     with pytest.raises(ValueError, match=r"unknown data set 'nope'; available: \["):
         data.load("nope")
+
+
+def test_evaluate_cached_reuses_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path))
+    pts = PTS[:2]
+    first = data.evaluate_cached(pts, "leadinglog", name="t", executor="serial", progress=False)
+    assert list(first.columns[:6]) == list(alps.PARAMETERS)
+    np.testing.assert_array_equal(first[list(alps.PARAMETERS)].to_numpy(), pts)
+    np.testing.assert_array_equal(first["chi2"].to_numpy(), alps.chi2(pts, "leadinglog"))
+    store_dirs = list((tmp_path / "evaluations" / "t").iterdir())
+    assert len(store_dirs) == 1
+    again = data.evaluate_cached(pts, "leadinglog", name="t", executor="serial", progress=False)
+    pd.testing.assert_frame_equal(first, again)
+    meta = json.loads((store_dirs[0] / "meta.json").read_text())
+    assert [r["evaluated"] for r in meta["runs"]] == [2, 0]
