@@ -6,6 +6,7 @@ generate   evaluate a design (LHS / random / given points) into a resumable stor
 dataset    (re)build a shipped data set from its recipe (train, holdout); resumes
 status     summary of a store
 compact    merge a store's chunk files into one
+tune       tune the surrogate hyperparameters with optuna (lecture_utils.tuning)
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         store = data.generate(args.out, pts, args.integrator, origins=args.design, meta=meta,
                               resume=args.resume, executor=client, workers=args.workers,
-                              chunk_size=args.chunk_size, progress=not args.no_progress)
+                              chunk_size=args.chunk_size,
+                              progress=False if args.no_progress else None)
     finally:
         if client is not None:
             client.close()
@@ -64,7 +66,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     client = _executor(args)
     try:
         summary = datasets.build(args.name, stages, workdir=args.workdir, workers=args.workers,
-                                 executor=client, progress=not args.no_progress,
+                                 executor=client, progress=False if args.no_progress else None,
                                  partial=args.partial)
     finally:
         if client is not None:
@@ -133,10 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compact", help="merge a store's chunk files")
     c.add_argument("store", type=Path)
     c.set_defaults(func=cmd_compact)
+
+    # listed for --help; parsed by lecture_utils.tuning (imported only when used: optuna is slow
+    # to import and the data commands do not need it)
+    sub.add_parser("tune", help="tune the surrogate's hyperparameters with optuna "
+                   "(see: python -m lecture_utils tune --help)", add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["tune"]:
+        from . import tuning
+
+        return tuning.main(argv[1:])
     args = build_parser().parse_args(argv)
     np.seterr(all="warn")
     return int(args.func(args))

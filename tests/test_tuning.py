@@ -13,6 +13,7 @@ import pytest
 from lecture_utils import surrogate as sg
 from lecture_utils import tuning
 from lecture_utils._toy import toy_dataset
+from lecture_utils.stats import REGION_DELTA_CHI2
 
 TINY = {"n_trials": 5, "seed": 3, "max_estimators": 80, "early_stopping_rounds": 15,
         "report_every": 10, "pruner_startup_trials": 2, "pruner_warmup_rounds": 20,
@@ -57,7 +58,10 @@ def test_same_seed_same_study(toy: tuple[np.ndarray, np.ndarray], tmp_path: Path
     assert a.best_trial.number == b.best_trial.number
     assert a.best_trial.params == b.best_trial.params
     assert len(a.trials) == TINY["n_trials"]
-    # every batch draws fresh parameters (the per-batch seeds differ)
+    # trial 0 is the untuned baseline; every later batch draws fresh parameters
+    assert a.trials[0].params == sg.DEFAULT_HYPERPARAMETERS[stage]
+    assert a.best_value <= a.trials[0].value
+    # (the per-batch seeds differ)
     assert len({tuple(sorted(t.params.items())) for t in a.trials}) == len(a.trials)
     c = tuning.tune(*toy, stage, study_name="c", storage=_url(tmp_path), **(TINY | {"seed": 4}))
     assert [t.params for t in c.trials] != [t.params for t in a.trials]
@@ -159,13 +163,49 @@ def test_cli(toy: tuple[np.ndarray, np.ndarray], tmp_path: Path,
     out = tmp_path / "hp.json"
     argv = ["--n-trials", "2", "--seed", "1", "--storage", _url(tmp_path), "--max-estimators",
             "60", "--write", str(out), "--no-progress"]
-    assert tuning.main(argv) == 0
+    from lecture_utils.__main__ import main as cli_main
+
+    assert cli_main(["tune", *argv]) == 0  # python -m lecture_utils tune ...
     summary = json.loads(capsys.readouterr().out)
     assert summary["gate"]["n_trials"] == 2 and summary["regressor"]["n_trials"] == 2
     assert summary["written"] == str(out)
     doc = json.loads(out.read_text())
-    assert doc["study"]["command"] == "python -m lecture_utils tune " + " ".join(argv)
+    cmd = doc["study"]["command"]
+    assert cmd.startswith("python -m lecture_utils tune --stage both --n-trials 2 --folds 1 "
+                          "--seed 1")
+    assert "--max-estimators 60" in cmd and "--workers" not in cmd
     # rerunning the same command resumes the finished studies: nothing new
     assert tuning.main(argv) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["gate"]["n_trials"] == 2
+
+
+def test_fold_indices_partition_and_stratify() -> None:
+    labels = np.r_[np.zeros(50, bool), np.ones(21, bool)]
+    folds = tuning.fold_indices(labels, 5, seed=2)
+    assert len(folds) == 5
+    np.testing.assert_array_equal(np.sort(np.concatenate(folds)), np.arange(71))
+    assert all(abs(labels[f].sum() - 21 / 5) < 1 for f in folds)
+    assert all(np.array_equal(a, b) for a, b in zip(folds, tuning.fold_indices(labels, 5, 2),
+                                                     strict=True))
+    with pytest.raises(ValueError):
+        tuning.fold_indices(labels, 1, seed=0)
+
+
+def test_cross_validated_objective(toy: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    folds = tuning.stage_folds(*toy, "regressor", folds=3, seed=TINY["seed"])
+    assert len(folds) == 3
+    cut = REGION_DELTA_CHI2
+    d = toy[1] - toy[1].min()
+    assert sum(len(f.y_val) for f in folds) == int((d < cut).sum())   # every region point once
+    assert all((f.y_train - toy[1].min() < cut + sg.REGRESSOR_MARGIN).all() for f in folds)
+    kw = TINY | {"n_trials": 3, "folds": 3}
+    a = tuning.tune(*toy, "regressor", study_name="cv-a", storage=_url(tmp_path), **kw)
+    b = tuning.tune(*toy, "regressor", study_name="cv-b", storage=_url(tmp_path), **kw)
+    assert _fingerprint(a) == _fingerprint(b)
+    settings = tuning.TuningSettings(stage="regressor", seed=TINY["seed"],
+                                     max_estimators=TINY["max_estimators"],
+                                     early_stopping_rounds=TINY["early_stopping_rounds"])
+    best = a.best_trial   # the study's score is the k-fold mean, reproduced here
+    assert tuning.evaluate(best.params, folds, settings)[0] == pytest.approx(best.value)
+    assert a.user_attrs["settings"]["folds"] == 3
