@@ -1,6 +1,7 @@
 # Machine-learning surrogates for global fits — build, test and book.
 #
 #   make book       install (if needed) and build the HTML book into _build/html, executing every notebook
+#   make check-book open every page of the built book in headless Chromium and check it (after make book)
 #   make test       install (if needed) and run the unit tests + nbval over every notebook (not slow)
 #   make test-slow  the slow end-to-end tests (pytest -m slow)
 #   make lint       ruff over the package, the tests and the benchmarks
@@ -34,12 +35,16 @@ BOOK_ARGS ?=
 # pinned environment changes: a cached output never hides a change in lecture_utils.
 NB_CACHE := _build/.jupyter_cache
 NB_CACHE_STAMP := _build/.jupyter_cache.stamp
+# MathJax installed into the book's static files (see the mathjax rule below).
+MATHJAX_DIR := book/_static/mathjax
+MATHJAX_STAMP := $(MATHJAX_DIR)/.installed
+NPM_DIR := _build/npm
 PKG_FILES := $(shell find lecture_utils -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: help venv test test-slow book lint clean distclean
+.PHONY: help venv test test-slow book check-book mathjax lint clean distclean
 
 help:
-	@sed -n '3,8p' Makefile | sed 's/^# *//'
+	@sed -n '3,9p' Makefile | sed 's/^# *//'
 
 venv: $(STAMP)
 
@@ -86,8 +91,37 @@ $(NB_CACHE_STAMP): $(PKG_FILES) requirements.lock pyproject.toml
 # -W: warnings are errors; -n: nitpicky references; --keep-going: report every problem before failing.
 # A raising cell fails the build (allow_errors: false + nb_execution_raise_on_error in _config.yml);
 # its traceback is printed (nb_execution_show_tb). The kernel gets no MPLBACKEND (inline figures).
-book: venv $(NB_CACHE_STAMP)
+book: venv $(NB_CACHE_STAMP) $(MATHJAX_STAMP)
 	$(BOOK_ENV) $(BIN)/jupyter-book build . -W -n --keep-going $(BOOK_ARGS)
+
+# MathJax is served from the book itself (_config.yml: mathjax_path), so pages typeset formulas
+# offline and make no request to a CDN. It comes from the npm package pinned in package.json /
+# package-lock.json (integrity-checked by `npm ci`), installed under _build/npm and copied into
+# book/_static/mathjax (git-ignored there: 10+ MB of generated files, rebuilt from the pin).
+# Only the component the book loads (tex-mml-chtml.js) and the files it loads lazily (input and
+# output extensions, fonts, accessibility menu) are copied.
+mathjax: $(MATHJAX_STAMP)
+
+$(MATHJAX_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is needed to install MathJax" \
+	    "(Debian: apt-get install -y npm)" >&2; exit 1; }
+	rm -rf $(NPM_DIR) $(MATHJAX_DIR)
+	mkdir -p $(NPM_DIR) $(MATHJAX_DIR)
+	cp package.json package-lock.json $(NPM_DIR)/
+	cd $(NPM_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	cp $(NPM_DIR)/node_modules/mathjax/es5/tex-mml-chtml.js $(MATHJAX_DIR)/
+	cp -R $(addprefix $(NPM_DIR)/node_modules/mathjax/es5/,input output a11y sre ui adaptors) \
+	    $(MATHJAX_DIR)/
+	cp $(NPM_DIR)/node_modules/mathjax/LICENSE $(MATHJAX_DIR)/LICENSE
+	touch $@
+
+# The built book in a real browser: tests/test_browser.py (Playwright driving the system
+# Chromium) serves _build/html on localhost and checks every page of _toc.yml. BOOK_CHECK=1 makes
+# a missing build, Playwright or Chromium a failure instead of a skip. Screenshots of every page
+# go to _build/screenshots/. Run `make book` first (this target does not rebuild).
+check-book: venv
+	$(TEST_ENV) BOOK_CHECK=1 $(BIN)/python -m pytest tests/test_browser.py -p no:cacheprovider \
+	    $(PYTEST_ARGS)
 
 # Binder installs binder/requirements.txt: a verbatim copy of the lock (tests/test_binder.py checks it).
 binder/requirements.txt: requirements.lock
@@ -104,4 +138,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(MATHJAX_DIR)

@@ -66,3 +66,12 @@ def axis_label(name: str, *, log10: bool = False) -> str:
     symbol = alps.LABELS[name].split(" [")[0].strip("$")
     unit = alps.UNITS[name]
     return rf"$\log_{{10}}({symbol}\,/\,\mathrm{{{unit}}})$" if unit else rf"$\log_{{10}}{symbol}$"
+
+
+def style_context() -> Any:
+    """A context manager applying the book's style only inside a ``with`` block (for library
+    functions that draw figures without changing the caller's global rcParams)."""
+    import matplotlib as mpl
+    from cycler import cycler
+
+    return mpl.rc_context({**STYLE, "axes.prop_cycle": cycler(color=list(PALETTE))})

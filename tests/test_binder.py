@@ -1,8 +1,14 @@
-"""Binder reproduces the pinned environment: binder/requirements.txt pins exactly the lock."""
+"""Binder reproduces the pinned environment: binder/requirements.txt pins exactly the lock, and
+(slow) a fresh environment installed from binder/ as Binder does executes a chapter."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -67,3 +73,87 @@ def test_binder_installs_what_the_notebooks_need(package: str) -> None:
         assert re.search(r"pip install --no-deps -e \.", post_build.read_text())
     else:
         assert package in read_pins(BINDER / "requirements.txt")
+
+
+# ---------------------------------------------------------------------------------------------
+# Binder readiness, end to end (slow: a fresh environment is installed from the package index)
+# ---------------------------------------------------------------------------------------------
+BINDER_CHAPTER = os.environ.get("BINDER_CHAPTER", "notebooks/01_statistics.md")
+
+EXECUTE_CHAPTER = """
+import sys, time
+import jupytext
+from nbclient import NotebookClient
+
+source, cwd = sys.argv[1], sys.argv[2]
+start = time.perf_counter()
+nb = jupytext.read(source)
+NotebookClient(nb, timeout=600, startup_timeout=180, kernel_name="python3",
+               resources={"metadata": {"path": cwd}}).execute()
+errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+          if o.get("output_type") == "error"]
+print(f"executed {sum(c.cell_type == 'code' for c in nb.cells)} code cells of {source} "
+      f"in {time.perf_counter() - start:.1f} s; errors: {len(errors)}")
+sys.exit(1 if errors else 0)
+"""
+
+
+def _repository_files() -> list[Path]:
+    """What a clone holds: tracked files plus untracked ones that git does not ignore."""
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: cannot tell which files a clone would hold")
+    listed = subprocess.run([git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    return [Path(os.fsdecode(p)) for p in listed if p and (ROOT / os.fsdecode(p)).is_file()]
+
+
+def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> float:
+    """Run ``cmd``; fail the test with its output if it fails. Returns the wall time [s]."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 0, (
+        f"{' '.join(cmd)} failed (exit {proc.returncode}) after {seconds:.0f} s:\n"
+        f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "")
+    return seconds
+
+
+@pytest.mark.slow
+def test_binder_environment_executes_a_chapter(tmp_path: Path) -> None:
+    """Install binder/ exactly as Binder's Python build pack does (``pip install -r
+    binder/requirements.txt``, then ``binder/postBuild`` from the repository root) into a fresh
+    virtual environment over a clean copy of the repository, then open a chapter through jupytext
+    and execute it with nbclient in that environment. Needs the package index (minutes)."""
+    if sys.version_info[:2] != (3, 12):
+        pytest.skip("binder/runtime.txt asks for Python 3.12; run this test with it")
+    clone = tmp_path / "repo"
+    for rel in _repository_files():
+        (clone / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, clone / rel)
+    chapter = clone / BINDER_CHAPTER
+    assert chapter.is_file(), f"{BINDER_CHAPTER} is not in the repository"
+    venv = tmp_path / "binder-venv"
+    bin_dir = venv / "bin"
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "MPLBACKEND"}}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv),
+               LECTURE_UTILS_PROGRESS="0", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    timings = {"venv": _run([sys.executable, "-m", "venv", str(venv)], cwd=clone, env=env,
+                            timeout=300)}
+    timings["pip install -r binder/requirements.txt"] = _run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "-r", "binder/requirements.txt"],
+        cwd=clone, env=env, timeout=1800)
+    timings["binder/postBuild"] = _run([str(clone / "binder" / "postBuild")], cwd=clone, env=env,
+                                       timeout=600)
+    # the package is imported from the clone, not from this checkout
+    where = subprocess.run([str(bin_dir / "python"), "-c",
+                            "import lecture_utils; print(lecture_utils.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert Path(where.stdout.strip()).is_relative_to(clone), where.stdout
+    timings[f"execute {BINDER_CHAPTER}"] = _run(
+        [str(bin_dir / "python"), "-c", EXECUTE_CHAPTER, str(chapter), str(chapter.parent)],
+        cwd=clone, env=env, timeout=1200)
+    print("Binder environment timings [s]: "
+          + ", ".join(f"{k}: {v:.0f}" for k, v in timings.items()))

@@ -1,0 +1,374 @@
+"""Helpers for the book's own pages: the table of contents and the exercises of the chapters.
+
+The *For instructors* page (``book/instructors.md``) lists every exercise of the book. It is not
+typed by hand: :func:`exercises` reads the chapters (jupytext MyST Markdown) listed in ``_toc.yml``
+when the book is built, so the list cannot drift from the chapters.
+
+Convention for chapter authors
+------------------------------
+An exercise is a sphinx-exercise directive, ``{exercise}`` (or the gated ``{exercise-start}``),
+with a ``:label:`` so that the instructors' table can link to it. Two MyST comment lines anywhere in
+its body (comments are not rendered) give its learning goal and the estimated time a student needs::
+
+    ```{exercise}
+    :label: ex-stats-1
+
+    % goal: read Δχ² thresholds for joint regions of several parameters
+    % time: 10 min
+
+    The region of interest of the ALP fit is ...
+    ```
+
+``% time:`` takes whole minutes (``10 min``, ``10 minutes``, ``10``) or a range (``10-15 min``,
+whose upper end is used for totals). An exercise without ``% goal:`` is listed with its
+directive title, or else its bold lead-in (``**Seeds.** ...``), or else its first sentence,
+flagged as such; one without ``% time:`` has no time.
+
+This module is a leaf: it imports nothing else of the package.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+EXERCISE_DIRECTIVES = ("exercise", "exercise-start")
+"""sphinx-exercise directives that open an exercise (``exercise-start`` is the gated form)."""
+
+_FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[a-z-]+)\}\s*(?P<arg>.*?)\s*$")
+_OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*?)\s*$")
+_META = re.compile(r"^%\s*(?P<key>goal|time)\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+_MINUTES = re.compile(
+    r"^(?:(?P<low>\d+)\s*(?:-|–|to)\s*)?(?P<high>\d+)\s*(?:min|mins|minute|minutes)?\.?$",
+    re.IGNORECASE)
+_BOLD_LEAD = re.compile(r"^\*\*(?P<lead>[^*]+?)\*\*")
+_HEADING = re.compile(r"^#\s+(?P<title>.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of a chapter, as written in its source file.
+
+    ``chapter`` is the toc entry (e.g. ``"notebooks/01_statistics"``); ``number`` counts the
+    exercises of that chapter from 1; ``line`` is the 1-based line of the directive in ``source``.
+    ``goal`` and ``minutes_low``/``minutes_high`` come from the ``% goal:`` / ``% time:`` comment
+    lines (None when absent); ``summary`` is the fallback text used when there is no goal.
+    """
+
+    chapter: str
+    chapter_title: str
+    number: int
+    label: str | None
+    title: str | None
+    goal: str | None
+    summary: str
+    minutes_low: int | None
+    minutes_high: int | None
+    source: Path
+    line: int
+
+    @property
+    def learning_goal(self) -> str:
+        """The stated goal, else the fallback :attr:`summary`."""
+        return self.goal if self.goal else self.summary
+
+    @property
+    def time_text(self) -> str:
+        """``"10 min"``, ``"10–15 min"`` or ``""`` when no time is given."""
+        if self.minutes_high is None:
+            return ""
+        if self.minutes_low is None or self.minutes_low == self.minutes_high:
+            return f"{self.minutes_high} min"
+        return f"{self.minutes_low}–{self.minutes_high} min"
+
+
+# ---------------------------------------------------------------------------------------------
+# table of contents
+# ---------------------------------------------------------------------------------------------
+def _toc_entries(node: Any) -> Iterator[tuple[str, bool]]:
+    """(file, numbered) for every ``file:`` entry of a sphinx-external-toc tree, in order."""
+    if isinstance(node, dict):
+        numbered = bool(node.get("numbered", False))
+        if isinstance(node.get("file"), str):
+            yield node["file"], numbered
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []) or []:
+                for entry, child_numbered in _toc_entries(child):
+                    yield entry, child_numbered or numbered
+    elif isinstance(node, list):
+        for item in node:
+            yield from _toc_entries(item)
+
+
+def toc_pages(toc_path: str | Path) -> list[str]:
+    """Every page of a jupyter-book ``_toc.yml`` — the root first, then the entries in order —
+    as paths without suffix (``"book/intro"``, ``"notebooks/01_statistics"``, ...).
+
+    Raises ``FileNotFoundError`` when the toc file does not exist and ``ValueError`` when it is
+    not a jupyter-book ``jb-book`` table of contents.
+    """
+    import yaml
+
+    toc_path = Path(toc_path)
+    if not toc_path.is_file():
+        raise FileNotFoundError(f"no table of contents at {toc_path}")
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    if not isinstance(toc, dict) or toc.get("format") != "jb-book" or "root" not in toc:
+        raise ValueError(f"{toc_path} is not a jupyter-book table of contents (format: jb-book)")
+    pages = [toc["root"]] + [entry for entry, _ in _toc_entries(toc)]
+    return [re.sub(r"\.(md|ipynb|rst)$", "", p) for p in pages]
+
+
+def toc_chapters(toc_path: str | Path, *, folder: str = "notebooks") -> list[str]:
+    """The pages of :func:`toc_pages` that live in ``folder``, in the order of ``_toc.yml``."""
+    prefix = folder.rstrip("/") + "/"
+    return [p for p in toc_pages(toc_path) if p.startswith(prefix)]
+
+
+# ---------------------------------------------------------------------------------------------
+# exercises
+# ---------------------------------------------------------------------------------------------
+def parse_minutes(text: str, *, where: str = "") -> tuple[int | None, int]:
+    """``(low, high)`` minutes of a ``% time:`` value (``"10 min"`` → ``(None, 10)``,
+    ``"10-15 min"`` → ``(10, 15)``). Raises ``ValueError`` naming ``where`` otherwise."""
+    match = _MINUTES.match(text.strip())
+    if match is None:
+        raise ValueError(f"{where}: cannot read the time {text!r}; write e.g. '% time: 10 min' "
+                         "or '% time: 10-15 min'")
+    high = int(match["high"])
+    low = int(match["low"]) if match["low"] else None
+    if high <= 0 or (low is not None and not 0 < low <= high):
+        raise ValueError(f"{where}: the time {text!r} must be positive minutes with low ≤ high")
+    return low, high
+
+
+def _plain(text: str) -> str:
+    """Markdown inline markup reduced to readable text (roles, emphasis, code ticks)."""
+    text = re.sub(r"\{[\w:-]+\}`([^`]*)`", r"\1", text)  # {role}`x` -> x
+    text = re.sub(r"`([^`]*)`", r"\1", text)
+    text = re.sub(r"\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)", "", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _summary(body: list[str]) -> str:
+    """The bold lead-in of the exercise text, or else its first sentence (inline MyST markup such
+    as code spans and math is kept: the table is rendered as MyST)."""
+    paragraph: list[str] = []
+    for raw in body:
+        line = raw.strip()
+        if line.startswith("%"):
+            continue
+        if not line:
+            if paragraph:
+                break
+            continue
+        paragraph.append(line)
+    text = re.sub(r"\s+", " ", " ".join(paragraph)).strip()
+    lead = _BOLD_LEAD.match(text)
+    if lead:
+        return lead["lead"].strip().rstrip(".:")
+    return re.split(r"(?<=[.?!])\s", text, maxsplit=1)[0]
+
+
+def _chapter_title(lines: list[str], fallback: str) -> str:
+    in_fence = False
+    for line in lines:
+        if line.startswith(("```", ":::")):
+            in_fence = not in_fence
+        elif not in_fence and (match := _HEADING.match(line)):
+            return _plain(match["title"])
+    return fallback
+
+
+def _strip_front_matter(lines: list[str]) -> int:
+    """Index of the first line after a YAML header (0 when there is none)."""
+    if lines and lines[0].strip() == "---":
+        for i in range(1, len(lines)):
+            if lines[i].strip() == "---":
+                return i + 1
+    return 0
+
+
+def _directive_options(body: list[str], *, where: str) -> tuple[dict[str, str], int]:
+    """The directive's options (``:key: value`` lines, or a ``---`` YAML block) at the top of its
+    body, and how many lines they take."""
+    import yaml
+
+    if body and body[0].strip() == "---":
+        for end in range(1, len(body)):
+            if body[end].strip() == "---":
+                block = yaml.safe_load("\n".join(body[1:end])) or {}
+                if not isinstance(block, dict):
+                    raise ValueError(f"{where}: the directive's YAML options are not a mapping")
+                return {str(k): str(v) for k, v in block.items()}, end + 1
+        raise ValueError(f"{where}: the directive's YAML options block is never closed")
+    options: dict[str, str] = {}
+    for n, raw in enumerate(body):
+        opt = _OPTION.match(raw.strip())
+        if opt is None:
+            return options, n
+        options[opt["key"]] = opt["value"]
+    return options, len(body)
+
+
+def chapter_exercises(source: str | Path, *, chapter: str | None = None) -> list[Exercise]:
+    """Every exercise of one MyST Markdown file, in order of appearance.
+
+    ``chapter`` names the toc entry (default: the file's stem). Raises ``ValueError`` naming the
+    file and line for an exercise fence that is never closed, a duplicate ``% goal:``/``% time:``
+    line or an unreadable time.
+    """
+    source = Path(source)
+    lines = source.read_text(encoding="utf-8").splitlines()
+    chapter = chapter if chapter is not None else source.stem
+    title = _chapter_title(lines[_strip_front_matter(lines):], source.stem)
+    found: list[Exercise] = []
+    i = _strip_front_matter(lines)
+    while i < len(lines):
+        match = _FENCE_OPEN.match(lines[i])
+        if match is None or match["name"] not in EXERCISE_DIRECTIVES:
+            i += 1
+            continue
+        fence, start = match["fence"], i
+        closing = re.compile(rf"^{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        j = i + 1
+        while j < len(lines) and not closing.match(lines[j]):
+            j += 1
+        if j == len(lines):
+            raise ValueError(f"{source}:{start + 1}: the {{{match['name']}}} fence is never closed")
+        body = lines[i + 1:j]
+        if match["name"] == "exercise-start":
+            # gated form: the text runs from the closing fence of the start directive to
+            # {exercise-end}
+            k = j + 1
+            while k < len(lines) and not re.match(r"^(`{3,}|:{3,})\{exercise-end\}", lines[k]):
+                k += 1
+            body = body + lines[j + 1:k]
+            j = k
+        options, n_option_lines = _directive_options(body, where=f"{source}:{start + 1}")
+        meta: dict[str, tuple[str, int]] = {}
+        for offset, raw in enumerate(body[n_option_lines:], start=start + 2 + n_option_lines):
+            if meta_match := _META.match(raw.strip()):
+                key = meta_match["key"].lower()
+                if key in meta:
+                    raise ValueError(f"{source}:{offset}: a second '% {key}:' line in one exercise")
+                meta[key] = (meta_match["value"], offset)
+        low = high = None
+        if "time" in meta:
+            low, high = parse_minutes(meta["time"][0], where=f"{source}:{meta['time'][1]}")
+        goal = meta["goal"][0] if "goal" in meta else None
+        directive_title = match["arg"] or None
+        summary = directive_title if directive_title else _summary(body[n_option_lines:])
+        found.append(Exercise(
+            chapter=chapter, chapter_title=title, number=len(found) + 1,
+            label=options.get("label") or None, title=directive_title, goal=goal or None,
+            summary=summary, minutes_low=low, minutes_high=high, source=source, line=start + 1))
+        i = j + 1
+    return found
+
+
+def exercises(root: str | Path, *, toc: str = "_toc.yml", folder: str = "notebooks"
+              ) -> list[Exercise]:
+    """Every exercise of the chapters listed in ``root/_toc.yml`` (those in ``folder``), in toc
+    order. A toc entry without a ``.md`` file raises ``FileNotFoundError``."""
+    root = Path(root)
+    found: list[Exercise] = []
+    for entry in toc_chapters(root / toc, folder=folder):
+        path = root / f"{entry}.md"
+        if not path.is_file():
+            raise FileNotFoundError(f"_toc.yml lists {entry!r} but {path} does not exist")
+        found.extend(chapter_exercises(path, chapter=entry))
+    return found
+
+
+def exercise_table(items: Iterable[Exercise]) -> pd.DataFrame:
+    """One row per exercise: chapter, number, label, learning goal, whether the goal was stated,
+    minutes (upper end, NaN when not given) and the time as text."""
+    rows = [{"chapter": e.chapter, "chapter_title": e.chapter_title, "number": e.number,
+             "label": e.label, "learning_goal": e.learning_goal, "goal_stated": e.goal is not None,
+             "minutes": float(e.minutes_high) if e.minutes_high is not None else float("nan"),
+             "time": e.time_text} for e in items]
+    columns = ["chapter", "chapter_title", "number", "label", "learning_goal", "goal_stated",
+               "minutes", "time"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", r"\|").replace("\n", " ")
+
+
+def exercise_markdown(items: Iterable[Exercise], *, link_prefix: str = "../") -> str:
+    """A MyST Markdown table of the exercises (the chapter is named on its first row only).
+
+    Chapter names link to the chapter (``{doc}`` role, path ``link_prefix + chapter``), labelled
+    exercises to the exercise (``{ref}`` role), so the book build (``-n``) fails on a broken link.
+    A goal that was not stated is shown in italics (the fallback text, see the module docstring).
+    Render it with MyST-NB's ``render_markdown_format: myst``.
+    """
+    items = list(items)
+    if not items:
+        return "*No exercises found in the chapters listed in the table of contents.*\n"
+    lines = ["| chapter | exercise | learning goal | time |", "|---|---|---|---|"]
+    previous = None
+    for e in items:
+        chapter = ("" if e.chapter == previous
+                   else f"{{doc}}`{_cell(e.chapter_title)} <{link_prefix}{e.chapter}>`")
+        previous = e.chapter
+        exercise = f"{{ref}}`{e.number} <{e.label}>`" if e.label else str(e.number)
+        goal = _cell(e.goal) if e.goal else f"*{_cell(e.summary)}*"
+        lines.append(f"| {chapter} | {exercise} | {goal} | {e.time_text or '—'} |")
+    return "\n".join(lines) + "\n"
+
+
+def time_summary(items: Iterable[Exercise]) -> pd.DataFrame:
+    """Per chapter: number of exercises, how many state a goal and a time, and the summed
+    minutes of those that state one (upper ends of ranges)."""
+    table = exercise_table(items)
+    if table.empty:
+        return pd.DataFrame(columns=["exercises", "with goal", "with time", "minutes (stated)"])
+    grouped = table.groupby(["chapter", "chapter_title"], sort=False)
+    out = pd.DataFrame({
+        "exercises": grouped.size(),
+        "with goal": grouped["goal_stated"].sum().astype(int),
+        "with time": grouped["minutes"].count(),
+        "minutes (stated)": grouped["minutes"].sum(min_count=1),
+    })
+    return out.reset_index(level="chapter", drop=True).rename_axis("chapter")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sphinx hook (``_config.yml``: ``sphinx: extra_extensions: [lecture_utils.book]``)
+# ---------------------------------------------------------------------------------------------
+def _deduplicate_inline_scripts(app: Any, pagename: str, templatename: str,
+                                context: dict[str, Any], doctree: Any) -> None:
+    """Drop repeated inline ``<script>`` bodies from a page.
+
+    With Sphinx 7.4, an inline script that an extension adds while the build runs (``filename``
+    None) is emitted twice: sphinx-thebe's ``const THEBE_JS_URL = ...`` then throws "Identifier
+    'THEBE_JS_URL' has already been declared" in every page (found by tests/test_browser.py).
+    Scripts with a file are untouched; an inline body is kept once, at its first position.
+    """
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen: set[str] = set()
+    kept = []
+    for script in scripts:
+        body = getattr(script, "attributes", {}).get("body")
+        if not getattr(script, "filename", None) and body is not None:
+            if body in seen:
+                continue
+            seen.add(body)
+        kept.append(script)
+    context["script_files"] = kept
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Register this module as a Sphinx extension (the book's page fixes, see above)."""
+    app.connect("html-page-context", _deduplicate_inline_scripts)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
