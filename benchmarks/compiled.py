@@ -26,8 +26,16 @@ are present, otherwise (or with ``--model toy``) a stand-in trained on the synth
 default hyperparameters (depth 6, up to 500 trees; a test aid, not physics). Libraries are compiled
 into a fresh temporary cache, so the compile time printed is a cold build.
 
-``--explore`` also compiles the regressor with other tl2cgen/gcc options and prints their build
-time, verification result and speed (the measurements behind :data:`DEFAULT_OPTIONS`).
+``--explore`` also compiles the regressor with other tl2cgen/gcc options (no folding of the
+missing-value tests, tl2cgen's own row-wise layout, other block sizes, ``-O0``/``-O2``, branch
+annotation from the training features, ``quantize``) and prints their build time, verification
+result and single-threaded speed relative to the default, paired (the measurements behind
+:data:`lecture_utils.compiled.DEFAULT_OPTIONS`).
+
+The machine's load matters: XGBoost's OpenMP threads wait for each other at the end of every
+parallel region, so on a machine whose cores are busy with other work a multi-threaded
+``inplace_predict`` of even one row can take milliseconds. ``--threads 1`` removes that effect
+from all backends; run both.
 
 The last line reads ``single-row speedup: <x>; worst batch ratio vs inplace_predict: <y>`` with
 ``x`` = time of ``XGBRegressor.predict`` / time of the dispatcher for one row and ``y`` the
@@ -90,21 +98,32 @@ def fmt(seconds: float) -> str:
 def explore(model: Any, x: np.ndarray, repeats: int) -> None:
     """Build the regressor with other options; verify each against XGBoost and time it."""
     from lecture_utils import compiled as cp
+    from lecture_utils import surrogate as sg
 
-    booster = model.regressor.get_booster()
+    booster = model.regressor.get_booster().copy()
+    booster.set_param({"nthread": 1})
     half = -(-booster.num_boosted_rounds() // 2)
+    try:  # branch statistics from the training inputs (what a sampler mostly visits)
+        sample = model.features(sg.training_arrays("train")[0])
+        sample_what = "training features"
+    except FileNotFoundError:
+        sample = np.ascontiguousarray(x[:2000])
+        sample_what = "benchmark inputs"
+    default = "O1 8/unit blk1024 fold *"
     variants = {
-        "O1 8/unit blk1024 *": cp.CompileOptions(),          # * = the default
-        "O1 8/unit row-wise": cp.CompileOptions(block_rows=0),
-        "O1 2 TU row-wise": cp.CompileOptions(trees_per_unit=half, block_rows=0),
-        "O1 8/unit blk256": cp.CompileOptions(block_rows=256),
-        "O0 8/unit blk1024": cp.CompileOptions(opt_level=0),
-        "O2 8/unit blk1024": cp.CompileOptions(opt_level=2),
-        "O1 annotate_in": cp.CompileOptions(annotate=True),
-        "O1 quantize": cp.CompileOptions(quantize=True),
+        default: cp.CompileOptions(),                      # * = DEFAULT_OPTIONS
+        "same, no fold": cp.CompileOptions(fold_missing=False),
+        "same, row-wise": cp.CompileOptions(block_rows=0),
+        "tl2cgen layout": cp.CompileOptions(trees_per_unit=half, block_rows=0,
+                                            fold_missing=False),
+        "same, blk256": cp.CompileOptions(block_rows=256),
+        "same, O0": cp.CompileOptions(opt_level=0),
+        "same, O2": cp.CompileOptions(opt_level=2),
+        "same, annotate_in": cp.CompileOptions(annotate=True),
+        "same, quantize": cp.CompileOptions(quantize=True),
     }
-    sample = np.ascontiguousarray(x[:2000])
-    print("\noption exploration (regressor; per-row times single-threaded, side-by-side medians)")
+    print(f"\noption exploration (regressor, single-threaded; annotation from {sample_what}; "
+          "paired ratios to the default, < 1: faster)")
     libs: dict[str, Any] = {}
     for name, opt in variants.items():
         t0 = time.perf_counter()
@@ -114,20 +133,19 @@ def explore(model: Any, x: np.ndarray, repeats: int) -> None:
             libs[name] = lib
             status = "verified"
         except cp.CompilationError as exc:
-            status = "REJECTED: " + str(exc).splitlines()[0][:120]
-        print(f"  {name:<20} build {time.perf_counter() - t0:6.1f} s   {status}")
-    rows_1 = [np.ascontiguousarray(x[i:i + 1]) for i in range(64)]
-    rows_big = [np.ascontiguousarray(x[i * 10_000:(i + 1) * 10_000]) for i in range(2)]
-    single = cp.measure({k: v.predict for k, v in libs.items()}, rows_1, rounds=repeats)
-    batch = cp.measure({k: v.predict for k, v in libs.items()}, rows_big, rounds=repeats,
-                       max_calls=1)
-    big = rows_big[0]
-    base_1, base_b = single["O1 8/unit blk1024 *"], batch["O1 8/unit blk1024 *"]
-    print(f"  {'options':<20}{'1 row':>12}{'per row @1e4':>14}{'rel. 1 row':>12}"
-          f"{'rel. 1e4':>10}")
-    for k in libs:
-        print(f"  {k:<20}{fmt(single[k]):>12}{fmt(batch[k] / len(big)):>14}"
-              f"{single[k] / base_1:>12.2f}{batch[k] / base_b:>10.2f}")
+            status = "REJECTED: " + str(exc).splitlines()[0][:110]
+        print(f"  {name:<26} build {time.perf_counter() - t0:6.1f} s   {status}")
+    funcs: dict[str, Any] = {k: v.predict for k, v in libs.items()}
+    funcs["inplace_predict (1 thr)"] = booster.inplace_predict
+    results = {}
+    for n in (1, 64, 10_000):
+        batches = [np.ascontiguousarray(x[i * n:(i + 1) * n]) for i in range(len(x) // n)]
+        results[n] = cp.measure(funcs, batches, rounds=max(3, repeats) * (3 if n < 100 else 1),
+                                block_s=0.01)
+    print(f"  {'options':<26}" + "".join(f"{f'µs/row @{n}':>14}{'ratio':>7}" for n in results))
+    for k in funcs:
+        print(f"  {k:<26}" + "".join(f"{t[k] * 1e6 / n:>14.3f}{t.ratio(k, default):>7.2f}"
+                                     for n, t in results.items()))
 
 
 def main() -> None:
@@ -197,6 +215,7 @@ def main() -> None:
              ("inplace_predict", "dispatcher"), ("inplace (1 thread)", "dispatcher"))
     table = cp.speed_table(
         pred, x_all, BATCHES, rounds=max(3, args.repeats), ratios=pairs, budget_s=args.budget,
+        quartiles=True,
         baselines={"XGBRegressor.predict": reg.predict,
                    "predict(DMatrix)": lambda x: booster.predict(xgb.DMatrix(x,
                                                                              nthread=n_threads)),
@@ -216,10 +235,13 @@ def main() -> None:
     print("\npaired ratios a / b of the times (> 1: b is faster; median over rounds)")
     heads = [f"{a.split('.')[0].split(' (')[0]}{' 1thr' if '1 thread' in a else ''} / {b}"
              for a, b in pairs]
-    print(f"{'batch':>7}{'rows/s dispatcher':>19}" + "".join(f"{h:>27}" for h in heads))
+    print(f"{'batch':>7}{'rows/s dispatcher':>19}" + "".join(f"{h:>27}" for h in heads)
+          + f"{'rounds':>8}{'inplace / dispatcher q25–q75':>30}")
+    key = "inplace_predict / dispatcher"
     for _, r in table.iterrows():
         print(f"{int(r['batch']):>7}{r['batch'] / (r['dispatcher'] * 1e-6):>19,.0f}"
-              + "".join(f"{r.get(f'{a} / {b}', float('nan')):>27.2f}" for a, b in pairs))
+              + "".join(f"{r.get(f'{a} / {b}', float('nan')):>27.2f}" for a, b in pairs)
+              + f"{int(r['rounds']):>8}{r[key + ' q25']:>21.2f} – {r[key + ' q75']:.2f}")
 
     same = np.ascontiguousarray(x_all[:1])
     t_same = cp.measure({"XGBRegressor.predict": lambda: reg.predict(same),
@@ -230,7 +252,7 @@ def main() -> None:
           f"({t_same.ratio('XGBRegressor.predict', 'dispatcher'):.1f}×); the table above cycles "
           f"through different rows")
 
-    points = model.domain[:, 0] + np.random.default_rng(3).random((64, 6)) * np.ptp(
+    points = model.domain[:, 0] + np.random.default_rng(3).random((20_000, 6)) * np.ptp(
         model.domain, axis=1)
     one_point = [points[i:i + 1] for i in range(len(points))]
     t = cp.measure({"xgboost": model.predict_smooth, "compiled": comp.predict_smooth}, one_point,

@@ -21,29 +21,47 @@ What this module adds around treelite/tl2cgen:
 * **a content-addressed cache** under ``cache_dir("compiled")``: the key hashes the model's
   serialized bytes (UBJSON), the compiler and its version, the tl2cgen and treelite versions, the
   compile options and the shim, so a changed model never reuses a stale library;
+* **one comparison per split** (:func:`fold_missing_checks`): tl2cgen tests "value present, and
+  below the threshold" with two branches; since the shim encodes a missing value as a NaN bit
+  pattern, one float comparison gives the same branch for every input;
 * **verification**: every freshly built library is compared with XGBoost on inputs placed exactly
   on, and one float32 step below, the model's split thresholds (:func:`probe_matrix`) — the inputs
-  where a wrong comparison would show. A library that disagrees is rejected;
+  where a wrong comparison would show — and on the same inputs with missing values. A library
+  that disagrees is rejected;
 * **fallback**: no compiler, or a failed build or verification, gives a
   :class:`CompilationFallbackWarning` and predictions from XGBoost (identical to the surrogate's);
 * **a dispatcher** (:class:`BoosterPredictor`): per batch it calls the compiled library below a
-  crossover batch size and ``xgboost.Booster.inplace_predict`` above it. The crossover is
-  *measured* (:meth:`BoosterPredictor.calibrate`), because compiled if-else code wins by a wide
-  margin for a single row but can lose on large batches, where XGBoost's blocked, multi-threaded
-  traversal uses the caches better (DESIGN §6).
+  crossover batch size and ``xgboost.Booster.inplace_predict`` above it — nothing else: the
+  XGBoost path adds an attribute check and a NaN scan of the input, no copy. The crossover is
+  *measured* (:meth:`BoosterPredictor.calibrate`, side by side, paired, on distinct rows),
+  because compiled if-else code wins by a wide margin for a single row but loses on large
+  batches, where every split is a data-dependent branch the processor mispredicts, while
+  XGBoost's blocked traversal chooses the next node arithmetically (DESIGN §6).
 
-Option choices (:data:`DEFAULT_OPTIONS`; measured with ``benchmarks/compiled.py --explore`` on a
-500-tree, depth-6 regressor, single-threaded, on 2 cores shared with other jobs): tl2cgen's own
-layout (2 translation units, each row through every tree) built in 30 s; 8 trees per unit built in
-14 s (many small files compile faster, two at a time). The shim's *blocked* traversal — a block of
-1024 rows through one unit before the next, so the unit's code stays in the instruction cache — is
-1.5–1.9× faster per row on 10⁴-row batches than row by row (blocks of 256: 1.15× slower than
-1024), with bit-identical results. ``-O1``: ``-O2`` was no faster (1.1–1.2× slower, 24 s build),
-``-O0`` 1.2–1.8× slower. Branch annotation (``annotate_in``) made no difference (≤ noise).
-tl2cgen's ``quantize`` is **wrong** in tl2cgen 1.0: it prints the quantization thresholds with 8
-significant digits, which do not round-trip float32, so inputs within one float32 step of such a
-threshold take the wrong branch (13 of 2,914 split-boundary probes of that model, errors up to 0.13
-in χ²). The verification above rejects it; it stays available (off) as a teaching example.
+The surrogate calls it through one hook: :class:`CompiledSurrogate` overrides only
+``TwoStageSurrogate._raw`` and inherits validation (once per call), features and both
+combinations.
+
+Option choices (:data:`DEFAULT_OPTIONS`). First measured on a 500-tree, depth-6 toy regressor:
+tl2cgen's own layout (2 translation units) built in 30 s, 8 trees per unit in 14 s (small files
+compile faster, two at a time). Then with ``benchmarks/compiled.py --explore`` on the course
+regressor (248 trees, depth 6; single-threaded; 2 cores shared with a data-generation job, load
+average 6–8; paired time ratios to the default at 1 / 64 / 10⁴ rows, < 1 = faster; two runs):
+without folding the missing-value tests 1.01–1.06 / 1.04–1.05 / 1.04–1.05 (and a 17 % larger
+library); the shim's *blocked* traversal (1024 rows through one unit of 8 trees before the next,
+so that the unit's code stays in the instruction cache) versus row by row: row by row is
+1.34 / 1.45–1.56 slower from 64 rows on, but 0.96 at one row — so a single row now goes row-wise,
+larger batches blocked; tl2cgen's layout 0.99–1.03 / 1.42–1.46 / 1.53–1.55; blocks of 256
+0.98–0.99 / 1.00–1.04 / 0.98–1.02; ``-O0`` 1.13–1.20 / 1.24–1.27 / 1.26–1.34; ``-O2``
+0.98–1.02 / 0.97–0.99 / 0.94–1.03 (noise; longer builds); branch annotation from the training
+features (``annotate_in``) 0.94–0.99 / 0.97 / 0.96–0.99 — at most a few per cent, within the
+run-to-run noise, and it needs representative sample inputs at compile time (the annotation of
+uniform points was 0.85–1.01), so it stays off. tl2cgen's ``quantize`` is **wrong** in
+tl2cgen 1.0: it prints the quantization thresholds with 8 significant digits, which do not
+round-trip float32, so inputs within one float32 step of such a threshold take the wrong branch
+(9 of 2,492 split-boundary probes of the course regressor, errors up to 0.08 in χ²; 13 of 2,914
+and 0.13 on the toy). The verification above rejects it; it stays available (off) as a teaching
+example.
 
 Compiled and XGBoost predictions agree to float32 rounding, not bit for bit: tl2cgen writes leaf
 values as 8-digit decimal literals and adds the base score last, so sums differ by a few units in
@@ -79,6 +97,8 @@ from ._cache import cache_dir, content_hash
 from .surrogate import TwoStageSurrogate
 
 __all__ = [
+    "CALIBRATION_MARGIN",
+    "CALIBRATION_ROWS",
     "COMPILER_ENV",
     "DEFAULT_OPTIONS",
     "BoosterPredictor",
@@ -96,6 +116,7 @@ __all__ = [
     "compile_surrogate",
     "default_threads",
     "find_compiler",
+    "fold_missing_checks",
     "generated_sources",
     "measure",
     "probe_matrix",
@@ -111,6 +132,11 @@ FORMAT_VERSION: int = 1
 
 COMPILER_ENV: str = "LECTURE_UTILS_CC"
 """Environment variable naming the C compiler (else ``$CC``, else ``gcc``)."""
+
+CALIBRATION_ROWS: int = 16384
+"""Largest batch size of a calibration; the sample it uses has twice as many *distinct* rows. (A
+few rows tiled to a large batch flatter the compiled code: the processor's branch predictor
+learns the repeated rows — measured 1.3–2.4× — while XGBoost's traversal has little to learn.)"""
 
 CALIBRATION_MARGIN: float = 0.25
 """The dispatcher prefers the compiled library only where it was measured this much faster."""
@@ -166,11 +192,22 @@ static int lu_load(const lu_job* j, int64_t i, union Entry* row) {
   return has_nan && !j->nan_missing;
 }
 
+/* Row by row through tl2cgen's predict(). */
+static void lu_run_rows(lu_job* j) {
+  union Entry row[LU_NUM_FEATURE];
+  for (int64_t i = j->begin; i < j->end; ++i) {
+    if (lu_load(j, i, row)) { j->nan_rows++; j->out[i] = NAN; continue; }
+    float result[1] = {0.0f};
+    predict(row, j->margin, result);
+    j->out[i] = result[0];
+  }
+}
+
 #if LU_BLOCK > 0
 /* Blocked traversal: a block of rows goes through one unit of trees before the next unit, so
    the unit's code stays in the instruction cache. Per row, the additions happen in the same
    order as in predict(), so the results are identical to it. */
-static void lu_run(lu_job* j) {
+static void lu_run_blocked(lu_job* j) {
   union Entry rows[LU_BLOCK][LU_NUM_FEATURE];
   unsigned char skip[LU_BLOCK];
   for (int64_t b0 = j->begin; b0 < j->end; b0 += LU_BLOCK) {
@@ -192,16 +229,13 @@ static void lu_run(lu_job* j) {
     }
   }
 }
-#else
+
+/* One row has no code to reuse: it skips the blocked loop's bookkeeping (measured ~4 % faster). */
 static void lu_run(lu_job* j) {
-  union Entry row[LU_NUM_FEATURE];
-  for (int64_t i = j->begin; i < j->end; ++i) {
-    if (lu_load(j, i, row)) { j->nan_rows++; j->out[i] = NAN; continue; }
-    float result[1] = {0.0f};
-    predict(row, j->margin, result);
-    j->out[i] = result[0];
-  }
+  if (j->end - j->begin > 1) lu_run_blocked(j); else lu_run_rows(j);
 }
+#else
+static void lu_run(lu_job* j) { lu_run_rows(j); }
 #endif
 
 static void* lu_thread(void* p) { lu_run((lu_job*)p); return NULL; }
@@ -273,6 +307,30 @@ def _shim_prelude(main_c: str, n_features: int, block_rows: int) -> tuple[str, i
 
 _ABI_VERSION = 1
 
+# tl2cgen tests a split as "is the value present, and below the threshold?" — two branches:
+#   default right:  (data[k].missing != -1) && (data[k].fvalue < T)
+#   default left:  !(data[k].missing != -1) || (data[k].fvalue < T)
+_SPLIT_DEFAULT_RIGHT = re.compile(
+    r"\(data\[(\d+)\]\.missing != -1\) && \(data\[\1\]\.fvalue < (\(float\)[^()\s]+)\)")
+_SPLIT_DEFAULT_LEFT = re.compile(
+    r"!\(data\[(\d+)\]\.missing != -1\) \|\| \(data\[\1\]\.fvalue < (\(float\)[^()\s]+)\)")
+
+
+def fold_missing_checks(code: str) -> tuple[str, int]:
+    """Rewrite tl2cgen's two-test splits into one float comparison each; returns (code, count).
+
+    The shim stores a missing value as ``missing = -1``, whose bits (0xFFFFFFFF) read as a float
+    are a NaN, and it never passes a NaN that is *not* missing. Every comparison with NaN is
+    false, so ``(missing != -1) && (x < T)`` equals ``x < T`` (missing → right) and
+    ``!(missing != -1) || (x < T)`` equals ``!(x >= T)`` (missing → left) for every input,
+    ±inf included (gcc keeps IEEE semantics without ``-ffast-math``). One branch per split
+    instead of two: smaller code, fewer instructions. Splits of any other form are left as they
+    are; every library is verified against XGBoost, missing values included.
+    """
+    code, n_right = _SPLIT_DEFAULT_RIGHT.subn(r"(data[\1].fvalue < \2)", code)
+    code, n_left = _SPLIT_DEFAULT_LEFT.subn(r"!(data[\1].fvalue >= \2)", code)
+    return code, n_right + n_left
+
 
 class CompilationError(RuntimeError):
     """Building, loading or verifying a compiled library failed."""
@@ -293,8 +351,9 @@ class CompileOptions:
     row through all trees, tl2cgen's own ``predict()``); ``jobs``: gcc processes at once;
     ``quantize``: tl2cgen's threshold quantization (off: incorrect in tl2cgen 1.0, see the module
     docstring); ``annotate``: branch annotation from sample inputs (tl2cgen ``annotate_in``; needs
-    ``sample`` in :func:`compile_booster`; no measurable gain here); ``timeout_s``: limit for each
-    compiler process, seconds.
+    ``sample`` in :func:`compile_booster`; no measurable gain here); ``fold_missing``: one
+    comparison per split instead of tl2cgen's two tests (:func:`fold_missing_checks`; 1–6 % faster);
+    ``timeout_s``: limit for each compiler process, seconds.
     """
 
     opt_level: int = 1
@@ -303,6 +362,7 @@ class CompileOptions:
     jobs: int = 2
     quantize: bool = False
     annotate: bool = False
+    fold_missing: bool = True
     timeout_s: float = 1800.0
 
     def __post_init__(self) -> None:
@@ -319,11 +379,12 @@ class CompileOptions:
         """The fields that change the library (not ``jobs`` nor ``timeout_s``)."""
         return {"opt_level": self.opt_level, "trees_per_unit": int(self.trees_per_unit),
                 "block_rows": int(self.block_rows), "quantize": bool(self.quantize),
-                "annotate": bool(self.annotate)}
+                "annotate": bool(self.annotate), "fold_missing": bool(self.fold_missing)}
 
 
 DEFAULT_OPTIONS = CompileOptions()
-"""``-O1``, two translation units, no quantization, no annotation (see the module docstring)."""
+"""``-O1``, 8 trees per unit, blocks of 1024 rows, folded missing-value tests, no quantization,
+no annotation (see the module docstring)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,7 +407,8 @@ def check_matrix(x: Any, n_features: int) -> np.ndarray:
         raise ValueError(f"model inputs must be 2-D (n, {n_features}), got shape {x.shape}")
     if x.shape[1] != n_features:
         raise ValueError(f"model inputs need {n_features} features (columns), got {x.shape[1]}")
-    if x.dtype != _F32 and x.dtype != _F64:
+    dtype = x.dtype
+    if dtype is not _F32 and dtype != _F32 and dtype != _F64:
         raise TypeError(f"model inputs must be float32 (or float64, rounded to float32), got "
                         f"dtype {x.dtype}")
     flags = x.flags
@@ -355,7 +417,7 @@ def check_matrix(x: Any, n_features: int) -> np.ndarray:
                          "np.ascontiguousarray(x)")
     if not flags.aligned:
         raise ValueError("model inputs are not aligned in memory; pass a copy (x.copy())")
-    if x.dtype == _F64:
+    if dtype is not _F32 and dtype == _F64:
         x = x.astype(np.float32)
     return x
 
@@ -377,13 +439,15 @@ def _model_json(raw_json: bytes) -> list[dict[str, Any]]:
     return model["learner"]["gradient_booster"]["model"]["trees"]
 
 
-def probe_matrix(booster: Any, *, max_rows: int = 4096, seed: int = 0) -> np.ndarray:
+def probe_matrix(booster: Any, *, max_rows: int = 4096, seed: int = 0,
+                 min_rows: int = 16) -> np.ndarray:
     """Inputs that exercise every split boundary of ``booster``: float32, shape (m, n_features).
 
     For each distinct (feature, threshold) split, one row with that feature exactly *at* the
     threshold and one a float32 step *below* it; the other features are drawn uniformly over the
     range of their thresholds. A compiled model that rounds a threshold wrongly, or swaps ``<`` and
-    ``≤``, disagrees with XGBoost on these rows. At most ``max_rows`` rows (a seeded subset).
+    ``≤``, disagrees with XGBoost on these rows. At most ``max_rows`` probe rows (a seeded
+    subset), padded with uniform rows to at least ``min_rows`` rows.
     """
     n_features = int(booster.num_features())
     splits: set[tuple[int, float]] = set()
@@ -404,7 +468,7 @@ def probe_matrix(booster: Any, *, max_rows: int = 4096, seed: int = 0) -> np.nda
         if ts:
             width = max(max(ts) - min(ts), 1e-3)
             lo[f], hi[f] = min(ts) - 0.1 * width, max(ts) + 0.1 * width
-    m = max(2 * len(items), 16)
+    m = max(2 * len(items), int(min_rows))
     x = rng.uniform(lo, hi, size=(m, n_features)).astype(np.float32)
     for i, (f, t) in enumerate(items):
         x[2 * i, f] = t
@@ -528,6 +592,12 @@ def _build(raw: bytes, n_features: int, compiler: tuple[str, str], options: Comp
             params["annotate_in"] = str(target / "annotation.json")
         tl2cgen.generate_c_code(model, src, params)
     (target / "tl2cgen.log").write_text(chatter.getvalue())
+    n_folded = 0
+    if options.fold_missing:
+        for p in sorted(src.glob("*.c")):
+            code, n = fold_missing_checks(p.read_text())
+            p.write_text(code)
+            n_folded += n
     t_gen = time.perf_counter() - t0
     prelude, block = _shim_prelude((src / "main.c").read_text(), n_features, options.block_rows)
     (src / "lu_shim.c").write_text(prelude + SHIM_SOURCE)
@@ -559,7 +629,8 @@ def _build(raw: bytes, n_features: int, compiler: tuple[str, str], options: Comp
     excerpt = "\n".join(first[0].read_text().splitlines()[:80]) if first else ""
     shutil.rmtree(src, ignore_errors=True)
     return {"codegen_s": t_gen, "compile_s": t_cc, "generated_lines": n_lines,
-            "translation_units": len(sources) - 1, "block_rows": block, "excerpt": excerpt}
+            "translation_units": len(sources) - 1, "block_rows": block, "excerpt": excerpt,
+            "folded_splits": n_folded}
 
 
 @dataclass
@@ -576,6 +647,10 @@ class CompiledModel:
     n_trees: int
     info: dict[str, Any]
     _fn: Any = field(repr=False)
+    _rows_per_thread: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rows_per_thread = rows_per_thread(self.n_trees)
 
     @classmethod
     def load(cls, folder: Path, n_features: int, n_trees: int) -> CompiledModel:
@@ -613,13 +688,14 @@ class CompiledModel:
 
     def _predict(self, x: np.ndarray, margin: bool, n_threads: int,
                  nan_policy: NanPolicy) -> np.ndarray:
-        # x is already C-contiguous float32 with n_features columns (check_matrix)
+        # x is already C-contiguous float32 with n_features columns (check_matrix). This is the
+        # hot path of single-point predictions: no work here that could be done once.
         n = x.shape[0]
-        out = np.empty(n, dtype=np.float32)
+        out = np.empty(n, dtype=_F32)
         if n == 0:
             return out
-        bad = self._fn(x.ctypes.data, n, int(margin), int(nan_policy == "missing"),
-                       int(n_threads), rows_per_thread(self.n_trees), out.ctypes.data)
+        bad = self._fn(_address(x), n, margin, nan_policy == "missing", n_threads,
+                       self._rows_per_thread, _address(out))
         if bad:
             raise ValueError(f"model inputs contain NaN in {bad} row(s); pass "
                              "nan_policy='missing' to treat NaN as a missing value (XGBoost's "
@@ -633,6 +709,16 @@ class CompiledModel:
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # pickling (e.g. for a process pool) reloads the library from the cache in the new process
         return (CompiledModel.load, (self.path.parent, self.n_features, self.n_trees))
+
+
+def _address(a: np.ndarray) -> int:
+    """Address of the first element of a non-empty array. ``ctypes.c_char.from_buffer`` is about
+    three times cheaper than ``a.ctypes.data`` (which builds a helper object) — it matters on
+    the single-row path; read-only arrays, which it refuses, take the slower way."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError, BufferError):
+        return int(a.ctypes.data)
 
 
 _LOADED: dict[str, CompiledModel] = {}
@@ -722,19 +808,29 @@ def compile_booster_library(booster: Any, *, options: CompileOptions = DEFAULT_O
 
 
 def _verify(model: CompiledModel, booster: Any) -> None:
-    """Compare the library with XGBoost on the split-boundary probe inputs; raise if they differ."""
+    """Compare the library with XGBoost on the split-boundary probe inputs, and on the same
+    inputs with missing values (NaN, XGBoost's default directions); raise if they differ."""
     x = probe_matrix(booster)
-    for margin in (True, False):
-        ref = booster.inplace_predict(x, predict_type="margin" if margin else "value")
-        got = model.predict(x, margin=margin)
-        err = np.abs(got.astype(float) - ref.astype(float))
-        tol = tolerance(ref, model.n_trees)
-        if not np.all(err <= tol):
-            i = int(np.argmax(err))
-            raise CompilationError(
-                f"compiled library disagrees with XGBoost on {int((err > tol).sum())} of "
-                f"{len(x)} split-boundary inputs (worst |Δ| = {err[i]:.3g} > tolerance "
-                f"{tol:.3g}, margin={margin}); options {model.info.get('options')}")
+    x_missing = x.copy()
+    n_features = x.shape[1]
+    rows = np.arange(len(x))
+    x_missing[rows, rows % n_features] = np.nan  # one missing feature per row, in turn
+    x_missing[rows % 7 == 0] = np.nan  # and rows with nothing present
+    checks: tuple[tuple[np.ndarray, NanPolicy], ...] = ((x, "raise"), (x_missing, "missing"))
+    for inputs, nan_policy in checks:
+        for margin in (True, False):
+            ref = booster.inplace_predict(inputs, predict_type="margin" if margin else "value")
+            got = model.predict(inputs, margin=margin, nan_policy=nan_policy)
+            err = np.abs(got.astype(float) - ref.astype(float))
+            tol = tolerance(ref, model.n_trees)
+            if not np.all(err <= tol):
+                i = int(np.argmax(err))
+                what = "split-boundary inputs" + (" with missing values"
+                                                  if nan_policy == "missing" else "")
+                raise CompilationError(
+                    f"compiled library disagrees with XGBoost on {int((err > tol).sum())} of "
+                    f"{len(x)} {what} (worst |Δ| = {err[i]:.3g} > tolerance {tol:.3g}, "
+                    f"margin={margin}); options {model.info.get('options')}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -743,9 +839,10 @@ def _verify(model: CompiledModel, booster: Any) -> None:
 @dataclass
 class Calibration:
     """Measured times of both backends: ``sizes`` (batch sizes), median seconds per call
-    ``compiled`` and ``xgboost`` (same length), and the resulting ``crossover`` (rows; batches of
-    this size or more go to XGBoost; ``inf``: always compiled), found with the compiled times
-    inflated by ``margin``; ``seconds`` the time the calibration took."""
+    ``compiled`` and ``xgboost``, ``speedup`` the paired ratio time(xgboost)/time(compiled)
+    (:meth:`Timings.ratio`; it decides), and the resulting ``crossover`` (rows; batches of this
+    size or more go to XGBoost; ``inf``: always compiled): the compiled library must be faster
+    by the factor ``1 + margin``. ``seconds``: the time the calibration took."""
 
     sizes: list[int]
     compiled: list[float]
@@ -754,27 +851,32 @@ class Calibration:
     n_threads: int
     seconds: float
     margin: float = 0.0
+    speedup: list[float] = field(default_factory=list)
 
     def table(self) -> Any:
-        """As a :class:`pandas.DataFrame` with µs per call and the ratio xgboost/compiled."""
+        """As a :class:`pandas.DataFrame`: batch, µs per call of both backends (medians) and the
+        paired speed-up xgboost/compiled."""
         import pandas as pd
 
         df = pd.DataFrame({"batch": self.sizes, "compiled_us": np.array(self.compiled) * 1e6,
                            "xgboost_us": np.array(self.xgboost) * 1e6})
-        df["speedup"] = df["xgboost_us"] / df["compiled_us"]
+        df["speedup"] = (self.speedup if len(self.speedup) == len(self.sizes)
+                         else df["xgboost_us"] / df["compiled_us"])
         return df
 
 
 def _crossover(sizes: Sequence[int], t_c: Sequence[float], t_x: Sequence[float]) -> float:
-    """Batch size from which XGBoost is faster: between the last size where compiled wins and the
-    first from which XGBoost wins at every larger measured size (geometric mean of the two);
-    beyond the largest measured size, extrapolated from the last two sizes (affine costs)."""
-    wins_x = [x < c for c, x in zip(t_c, t_x, strict=True)]
-    if wins_x[-1]:
-        j = len(wins_x) - 1
-        while j > 0 and wins_x[j - 1]:
-            j -= 1
-        return 0.0 if j == 0 else math.sqrt(sizes[j - 1] * sizes[j])
+    """Batch size from which XGBoost is taken to be faster (sizes ascending): the geometric mean
+    of the first size where XGBoost wins (``t_x < t_c``) and the size before it — 0 if that is
+    the smallest size. A compiled "win" after that is taken as noise: the compiled library's
+    advantage is a fixed overhead saved per call, which only shrinks with the batch size, and
+    wrongly choosing it would make the dispatcher slower than XGBoost, while wrongly choosing
+    XGBoost costs nothing against it. If the compiled library wins at every measured size, the
+    crossover is extrapolated from the last two sizes (affine costs; ``inf`` if its cost grows
+    no faster than XGBoost's)."""
+    for j, (c, x) in enumerate(zip(t_c, t_x, strict=True)):
+        if x < c:
+            return 0.0 if j == 0 else math.sqrt(sizes[j - 1] * sizes[j])
     if len(sizes) < 2:
         return math.inf
     ds = sizes[-1] - sizes[-2]
@@ -786,6 +888,7 @@ def _crossover(sizes: Sequence[int], t_c: Sequence[float], t_x: Sequence[float])
 
 
 _CALIBRATIONS: dict[tuple[str, int], Calibration] = {}
+_CALIBRATION_VERSION = 7  # of the procedure in BoosterPredictor.calibrate (part of the saved key)
 
 
 class BoosterPredictor:
@@ -840,39 +943,59 @@ class BoosterPredictor:
         """Predictions for model inputs ``x`` (n, n_features): float32, shape (n,).
 
         ``margin=True``: the raw score (for a classifier, the log-odds). ``backend``: ``"auto"``
-        (dispatch by batch size), ``"compiled"`` or ``"xgboost"``.
+        (dispatch by batch size), ``"compiled"`` or ``"xgboost"``. Apart from the input check
+        (a few attribute tests, and a NaN scan for XGBoost under ``nan_policy="raise"``), the
+        XGBoost backend is exactly ``Booster.inplace_predict`` on the (unchanged) input array.
         """
-        x = check_matrix(x, self.n_features)
-        which = self.backend_for(x.shape[0]) if backend == "auto" else backend
-        if which == "compiled":
+        return self._dispatch(check_matrix(x, self.n_features), margin, backend)
+
+    def _dispatch(self, x: np.ndarray, margin: bool, backend: Backend) -> np.ndarray:
+        """:meth:`predict` for a matrix that already passed :func:`check_matrix`."""
+        if backend == "auto":
+            use_compiled = self.compiled is not None and x.shape[0] < self.crossover
+        elif backend == "compiled":
             if self.compiled is None:
                 raise CompilationError("no compiled library (compilation fell back to xgboost)")
-            return self.compiled._predict(x, margin, self.n_threads, self.nan_policy)
-        if which != "xgboost":
+            use_compiled = True
+        elif backend == "xgboost":
+            use_compiled = False
+        else:
             raise ValueError(f"backend must be 'auto', 'compiled' or 'xgboost', got {backend!r}")
-        if self.nan_policy == "raise" and np.isnan(x).any():
+        if use_compiled:
+            return self.compiled._predict(x, margin, self.n_threads,  # type: ignore[union-attr]
+                                          self.nan_policy)
+        return self._xgboost(x, margin)
+
+    def _xgboost(self, x: np.ndarray, margin: bool) -> np.ndarray:
+        """``inplace_predict`` on a checked matrix; NaN policy applied (one pass: NaN propagates
+        through ``min``, and only then are the rows counted)."""
+        if x.shape[0] == 0:
+            return np.empty(0, dtype=_F32)
+        if self.nan_policy == "raise" and math.isnan(x.min()):
             bad = int(np.isnan(x).any(axis=1).sum())
             raise ValueError(f"model inputs contain NaN in {bad} row(s); pass "
                              "nan_policy='missing' to treat NaN as a missing value")
-        if x.shape[0] == 0:
-            return np.empty(0, dtype=np.float32)
         out = self.booster.inplace_predict(x, predict_type="margin" if margin else "value")
-        return np.asarray(out, dtype=np.float32).reshape(-1)
+        return out if out.dtype == _F32 and out.ndim == 1 else out.astype(_F32).reshape(-1)
 
-    def calibrate(self, sample: np.ndarray, *, max_size: int = 8192, budget_s: float = 2.0,
-                  rounds: int = 3, margin: float = CALIBRATION_MARGIN, reuse: bool = True
+    def calibrate(self, sample: np.ndarray, *, max_size: int = CALIBRATION_ROWS,
+                  budget_s: float = 2.0,
+                  rounds: int = 5, margin: float = CALIBRATION_MARGIN, reuse: bool = True
                   ) -> Calibration:
         """Measure both backends and set :attr:`crossover` (the result is cached).
 
-        ``sample``: representative inputs (m, n_features), tiled to the batch sizes. Both backends
-        are timed side by side (:func:`measure`, ``rounds`` blocks each) at 1 row and at
-        ``max_size`` rows; if XGBoost wins at ``max_size``, the crossover is bracketed by
-        bisection in log(batch size) until the bracket is narrower than a factor 2 (or
-        ``budget_s`` is spent); if the compiled library wins even there, the crossover is
-        extrapolated from the two measurements with affine costs (see :func:`_crossover`).
-        The compiled library counts as faster only if it wins by more than ``margin`` (relative):
-        near parity the dispatcher keeps XGBoost, so that measurement noise cannot make it slower
-        than ``inplace_predict``.
+        ``sample``: representative inputs (m, n_features), tiled to the batch sizes if fewer (use
+        distinct rows, ideally ``2 · max_size``: see :data:`CALIBRATION_ROWS`). Both backends
+        are timed side by side (:func:`measure`, ``rounds`` blocks each) on a grid of batch
+        sizes 1, 4, 16, … up to ``max_size`` rows, from small to large (at least two), until
+        XGBoost wins (then it is taken to win at every larger size) or ``budget_s`` is spent.
+        The crossover lies between that size and the one before (geometric mean); if the
+        compiled library wins even at the largest measured size, it is extrapolated with affine
+        costs (see :func:`_crossover`). The compiled library counts as
+        faster only if it wins by more than ``margin`` (relative): near parity the dispatcher
+        keeps XGBoost, so that measurement noise cannot make it slower than ``inplace_predict``.
+        (A grid, not a bisection: near parity one noisy comparison would steer a bisection
+        anywhere.)
 
         The measurement is stored beside the library (per host, ``n_threads`` and ``margin``) and
         memoised in this process; ``reuse=False`` measures again and overwrites it.
@@ -881,7 +1004,8 @@ class BoosterPredictor:
             raise CompilationError("nothing to calibrate: no compiled library")
         memo_key = (self.compiled.key, self.n_threads)
         saved = self.compiled.path.parent / "calibration.json"
-        host = f"{platform.node()}/{os.cpu_count()}cpu/{self.n_threads}threads/margin{margin:g}"
+        host = (f"{platform.node()}/{os.cpu_count()}cpu/{self.n_threads}threads/margin{margin:g}"
+                f"/v{_CALIBRATION_VERSION}")
         if reuse and memo_key not in _CALIBRATIONS and saved.exists():
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
                 _CALIBRATIONS[memo_key] = Calibration(**json.loads(saved.read_text())[host])
@@ -893,29 +1017,34 @@ class BoosterPredictor:
         if len(sample) == 0:
             raise ValueError("calibration needs at least one sample row")
         t_start = time.perf_counter()
-        timings: dict[int, tuple[float, float]] = {}
+        timings: dict[int, tuple[float, float, float]] = {}
 
         def compiled_wins(n: int) -> bool:
-            t = measure({"compiled": lambda xs: self.predict(xs, backend="compiled"),
-                         "xgboost": lambda xs: self.predict(xs, backend="xgboost")},
+            t = measure({"compiled": lambda xs: self._dispatch(xs, False, "compiled"),
+                         "xgboost": lambda xs: self._dispatch(xs, False, "xgboost")},
                         _batches(sample, n), rounds=rounds, block_s=0.01)
-            timings[n] = (t["compiled"] * (1.0 + margin), t["xgboost"])
-            return timings[n][0] <= timings[n][1]
+            # the paired ratio (median over rounds) is robust against load that changes during
+            # the measurement; the compiled time it implies, inflated by the margin, is kept
+            speedup = t.ratio("xgboost", "compiled")
+            timings[n] = (t["compiled"], t["xgboost"], speedup)
+            return speedup >= 1.0 + margin
 
-        lo, hi = 1, max(2, int(max_size))
-        if compiled_wins(lo) and not compiled_wins(hi):
-            while hi > 2 * lo and time.perf_counter() - t_start < budget_s:
-                mid = int(round(math.sqrt(lo * hi)))
-                if compiled_wins(mid):
-                    lo = mid
-                else:
-                    hi = mid
+        top = max(2, int(max_size))
+        grid = sorted({min(4**k, top) for k in range(int(math.log(top, 4)) + 2)})
+        for n in grid:
+            if len(timings) >= 2 and time.perf_counter() - t_start > budget_s:
+                break
+            if not compiled_wins(n):
+                break
         sizes = sorted(timings)
         t_c = [timings[n][0] for n in sizes]
         t_x = [timings[n][1] for n in sizes]
-        crossover = _crossover(sizes, t_c, t_x)
-        cal = Calibration(sizes, [t / (1.0 + margin) for t in t_c], t_x, crossover,
-                          self.n_threads, time.perf_counter() - t_start, margin)
+        speedup = [timings[n][2] for n in sizes]
+        # the decision uses the paired speed-ups: compiled time "as paired", inflated by margin
+        t_c_decisive = [x / r * (1.0 + margin) for x, r in zip(t_x, speedup, strict=True)]
+        crossover = _crossover(sizes, t_c_decisive, t_x)
+        cal = Calibration(sizes, t_c, t_x, crossover, self.n_threads,
+                          time.perf_counter() - t_start, margin, speedup)
         _CALIBRATIONS[memo_key] = cal
         with contextlib.suppress(OSError, ValueError):  # read-only cache: keep it in memory
             table = json.loads(saved.read_text()) if saved.exists() else {}
@@ -948,6 +1077,11 @@ class Timings:
         the two functions' block medians in the same round (load that changes slowly cancels)."""
         return float(np.median(self.rounds[numerator] / self.rounds[denominator]))
 
+    def ratio_quartiles(self, numerator: str, denominator: str) -> tuple[float, float]:
+        """Lower and upper quartile over rounds of the paired ratio (its spread under load)."""
+        r = self.rounds[numerator] / self.rounds[denominator]
+        return float(np.quantile(r, 0.25)), float(np.quantile(r, 0.75))
+
 
 def measure(funcs: dict[str, Callable[..., Any]], inputs: Sequence[Any] | None = None, *,
             rounds: int = 3, block_s: float = 0.02, max_calls: int = 200,
@@ -963,7 +1097,7 @@ def measure(funcs: dict[str, Callable[..., Any]], inputs: Sequence[Any] | None =
     itself the sample). Every function is called once before. The blocks of all functions
     alternate for ``rounds`` rounds — or more, up to ``max_rounds``, until ``budget_s`` seconds
     are spent — so slow drifts of the machine's load hit every function alike (see
-    :meth:`Timings.ratio`).
+    :meth:`Timings.ratio`); the order of the functions is reversed every other round.
     """
     items = list(inputs) if inputs is not None else [None]
     if not items:
@@ -988,7 +1122,9 @@ def measure(funcs: dict[str, Callable[..., Any]], inputs: Sequence[Any] | None =
                                          and done < max_rounds):
         done += 1
         start = k
-        for name, f in funcs.items():
+        # alternate the order every round, so that no function always runs right after another
+        order = list(funcs.items()) if done % 2 else list(funcs.items())[::-1]
+        for name, f in order:
             k = start  # every function sees the same inputs in a round
             time.sleep(pause_s)
             warm = call(f, k)
@@ -1007,8 +1143,10 @@ def measure(funcs: dict[str, Callable[..., Any]], inputs: Sequence[Any] | None =
                    {k: np.array(v) for k, v in per_round.items()})
 
 
-def _batches(x: np.ndarray, n: int, most: int = 32) -> list[np.ndarray]:
-    """Up to ``most`` different C-contiguous batches of ``n`` rows of ``x`` (tiled if short)."""
+def _batches(x: np.ndarray, n: int, most: int = 100_000) -> list[np.ndarray]:
+    """Up to ``most`` different C-contiguous batches of ``n`` rows of ``x`` (views; tiled if
+    ``x`` is short). Many distinct batches matter: cycling through a few (say 32 single rows)
+    lets the branch predictor learn them and made compiled single rows look 20 % faster."""
     if len(x) >= 2 * n:
         return [np.ascontiguousarray(x[i * n:(i + 1) * n]) for i in range(min(most, len(x) // n))]
     return [np.ascontiguousarray(np.tile(x, (-(-n // len(x)), 1))[:n])]
@@ -1018,14 +1156,17 @@ def speed_table(predictor: BoosterPredictor, x: np.ndarray, sizes: Sequence[int]
                 baselines: dict[str, Callable[[np.ndarray], Any]] | None = None,
                 rounds: int = 3, block_s: float = 0.02, budget_s: float = 0.0,
                 ratios: Sequence[tuple[str, str]] = (("inplace_predict", "compiled"),
-                                                     ("inplace_predict", "dispatcher"))) -> Any:
+                                                     ("inplace_predict", "dispatcher")),
+                quartiles: bool = False) -> Any:
     """Median time per call (µs) of every backend on batches of ``n`` rows of ``x``, per size.
 
     Columns: ``batch``; each of ``baselines`` (name → function of the batch, e.g.
     ``XGBRegressor.predict``); ``inplace_predict`` (on the predictor's booster, same threads);
     ``compiled`` (if available); ``dispatcher`` (:meth:`BoosterPredictor.predict`); ``backend``
-    (what the dispatcher chose); and for each pair in ``ratios`` the paired ratio
-    ``"a / b"`` (:meth:`Timings.ratio`; > 1: b is faster). Different batches of ``x`` are used in
+    (what the dispatcher chose); ``rounds`` (measured); and for each pair in ``ratios`` the
+    paired ratio
+    ``"a / b"`` (:meth:`Timings.ratio`; > 1: b is faster) and, with ``quartiles``, its quartiles
+    over rounds ``"a / b q25"``, ``"a / b q75"``. Different batches of ``x`` are used in
     turn; measured with :func:`measure` (at least ``rounds`` rounds, more while ``budget_s``
     seconds per batch size last). Returns a :class:`pandas.DataFrame`.
     """
@@ -1044,10 +1185,13 @@ def speed_table(predictor: BoosterPredictor, x: np.ndarray, sizes: Sequence[int]
         t = measure(funcs, _batches(x, int(n)), rounds=rounds, block_s=block_s,
                     budget_s=budget_s)
         row: dict[str, Any] = {"batch": int(n)} | {k: t[k] * 1e6 for k in funcs}
+        row["rounds"] = len(t.rounds["dispatcher"])
         row["backend"] = predictor.backend_for(int(n))
         for a, b in ratios:
             if a in funcs and b in funcs:
                 row[f"{a} / {b}"] = t.ratio(a, b)
+                if quartiles:
+                    row[f"{a} / {b} q25"], row[f"{a} / {b} q75"] = t.ratio_quartiles(a, b)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -1065,7 +1209,7 @@ def compile_booster(booster: Any, *, options: CompileOptions = DEFAULT_OPTIONS,
                     n_threads: int | None = None, nan_policy: NanPolicy = "raise",
                     crossover: float | Literal["measure", "remeasure"] | None = "measure",
                     sample: np.ndarray | None = None, use_cache: bool = True,
-                    calibration_budget_s: float = 2.0, label: str = "booster"
+                    calibration_budget_s: float = 4.0, label: str = "booster"
                     ) -> BoosterPredictor:
     """Compile an XGBoost booster (or sklearn wrapper) into a :class:`BoosterPredictor`.
 
@@ -1088,7 +1232,8 @@ def compile_booster(booster: Any, *, options: CompileOptions = DEFAULT_OPTIONS,
     pred = BoosterPredictor(booster, compiled, n_threads=n_threads, nan_policy=nan_policy,
                             crossover=fixed)
     if compiled is not None and measured:
-        cal_x = sample if sample is not None else probe_matrix(pred.booster, max_rows=1024)
+        cal_x = sample if sample is not None else probe_matrix(
+            pred.booster, max_rows=1024, min_rows=2 * CALIBRATION_ROWS)
         pred.calibrate(cal_x, budget_s=calibration_budget_s, reuse=crossover == "measure")
     return pred
 
@@ -1115,33 +1260,17 @@ class CompiledSurrogate(TwoStageSurrogate):
                                                     compare=False)
     backend: Backend = field(default="auto", compare=False)
 
-    # The single place where the boosters are evaluated (x: float32 features (n, 6)). The four
-    # methods below route through it; once TwoStageSurrogate does the same through a method of
-    # this name and signature, they can be deleted here.
     def _raw(self, stage: str, x: np.ndarray, *, margin: bool) -> np.ndarray:
+        """Output of stage ``stage`` for validated float32 features ``x`` (n, 6), float64 (n,):
+        the hook of :class:`~lecture_utils.surrogate.TwoStageSurrogate` through which every
+        prediction method evaluates the boosters — here through the stage's
+        :class:`BoosterPredictor` (after :meth:`load`, without predictors: XGBoost)."""
         pred = self.predictors.get(stage)
-        if pred is None:  # e.g. after CompiledSurrogate.load: plain xgboost
-            booster = getattr(self, stage).get_booster()
-            out = booster.inplace_predict(x, predict_type="margin" if margin else "value")
-        else:
-            out = pred.predict(x, margin=margin, backend=self.backend)
-        return np.asarray(out, dtype=float)
-
-    def gate_logit(self, points: Any) -> np.ndarray:
-        """The gate's log-odds ``logit p(x)``, shape (n,), float64."""
-        return self._raw("gate", self._inputs(points), margin=True)
-
-    def gate_probability(self, points: Any) -> np.ndarray:
-        """Probability that each point lies in the region Δχ² < cut, shape (n,), float64."""
-        return self._raw("gate", self._inputs(points), margin=False)
-
-    def predict_regressor(self, points: Any) -> np.ndarray:
-        """The regressor's χ² alone (meaningful inside the region only), shape (n,), float64."""
-        return self._raw("regressor", self._inputs(points), margin=False)
-
-    def _both(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
-        x = self._inputs(points)
-        return self._raw("gate", x, margin=True), self._raw("regressor", x, margin=False)
+        if pred is None:
+            return super()._raw(stage, x, margin=margin)
+        # x comes from _inputs: C-contiguous float32 with the model's 6 features (checked when
+        # the predictors were attached), so it goes to the dispatcher without a second check
+        return pred._dispatch(x, margin, self.backend).astype(float)
 
     @property
     def is_compiled(self) -> bool:
@@ -1174,7 +1303,7 @@ def compile_surrogate(surrogate: TwoStageSurrogate, *, options: CompileOptions =
                       compiler: str | os.PathLike[str] | None = None,
                       n_threads: int | None = None, nan_policy: NanPolicy = "raise",
                       crossover: float | Literal["measure", "remeasure"] | None = "measure",
-                      use_cache: bool = True, calibration_budget_s: float = 4.0,
+                      use_cache: bool = True, calibration_budget_s: float = 8.0,
                       seed: int = 0) -> CompiledSurrogate:
     """Compile both stages of ``surrogate``; same ``predict``/``gate_probability``/… interface.
 
@@ -1187,10 +1316,18 @@ def compile_surrogate(surrogate: TwoStageSurrogate, *, options: CompileOptions =
     ``None`` (always compiled). Without a working compiler the result warns
     (:class:`CompilationFallbackWarning`) and predicts with XGBoost — the same numbers as
     ``surrogate``.
+
+    ``n_threads``: threads of both backends; default: the surrogate's own XGBoost setting
+    (``n_jobs``; 1 for a loaded or default surrogate, see
+    :meth:`~lecture_utils.surrogate.TwoStageSurrogate.set_n_jobs`), so that above the crossover
+    the compiled surrogate runs exactly the XGBoost computation of ``surrogate``. Pass the number
+    of free cores for large vectorised batches.
     """
+    if n_threads is None:  # the surrogate's own XGBoost setting (1 unless changed, set_n_jobs)
+        n_threads = int(surrogate.regressor.get_params().get("n_jobs") or 0) or None
     rng = np.random.default_rng(seed)
     lo, hi = surrogate.domain.T
-    u = rng.random((512, len(lo)))
+    u = rng.random((2 * CALIBRATION_ROWS, len(lo)))
     pts = lo + u * (hi - lo)
     pts[:, 0] = np.exp(np.log(lo[0]) + u[:, 0] * (np.log(hi[0]) - np.log(lo[0])))
     sample = surrogate.features(pts)
@@ -1200,6 +1337,11 @@ def compile_surrogate(surrogate: TwoStageSurrogate, *, options: CompileOptions =
             getattr(surrogate, stage), options=options, compiler=compiler, n_threads=n_threads,
             nan_policy=nan_policy, crossover=crossover, sample=sample, use_cache=use_cache,
             calibration_budget_s=calibration_budget_s / 2, label=stage)
+    n_inputs = len(surrogate.feature_names)
+    for stage, pred in preds.items():
+        if pred.n_features != n_inputs:
+            raise ValueError(f"the {stage} booster takes {pred.n_features} features, the "
+                             f"surrogate defines {n_inputs}")
     init = {f.name: getattr(surrogate, f.name) for f in fields(TwoStageSurrogate) if f.init}
     init["metadata"] = json.loads(json.dumps(surrogate.metadata))
     return CompiledSurrogate(**init, predictors=preds)

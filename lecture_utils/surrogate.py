@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -193,14 +194,24 @@ def features(points: Any, transform: Transform = "ratio") -> np.ndarray:
     ``"raw"``: ``[log10(f_a/GeV), c_i]``. Computed in float64 and rounded once to float32.
     """
     _check_transform(transform)
-    p = as_points(points)
-    out = np.empty_like(p)
-    out[:, 0] = np.log10(p[:, 0])
+    return _features_of(as_points(points), transform)
+
+
+def _features_of(p: np.ndarray, transform: str) -> np.ndarray:
+    """:func:`features` of already validated points ``p`` (float64, (n, 6)); no checks.
+
+    The ufuncs compute in float64 (the type of their inputs) and round once into the float32
+    output, so the result is bit-identical to computing in float64 and converting afterwards —
+    without the temporaries (this runs on every prediction, often for one point).
+    """
+    out = np.empty(p.shape, dtype=np.float32)
+    fa = p[:, :1]
+    np.log10(fa, out=out[:, :1])
     if transform == "ratio":
-        out[:, 1:] = p[:, 1:] * (FA_REFERENCE_GEV / p[:, :1])
+        np.multiply(p[:, 1:], FA_REFERENCE_GEV / fa, out=out[:, 1:])
     else:
         out[:, 1:] = p[:, 1:]
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,15 +397,20 @@ class TwoStageSurrogate:
     ``gate`` (:class:`xgboost.XGBClassifier`) and ``regressor`` (:class:`xgboost.XGBRegressor`)
     are the fitted models; both take :meth:`features` as input.
 
-    Extension hooks (used by :mod:`lecture_utils.compiled`, keep their signatures): ``_inputs``
-    validates points, warns once outside the domain and returns the float32 features;
-    ``_both`` returns (gate log-odds, regressor χ²) as float64 — every combination goes through it.
+    Internal structure (keep the signatures; other modules rely on them): every public
+    prediction validates its points exactly once, in ``_inputs`` (validation, the once-per-model
+    out-of-domain warning, float32 features), and evaluates the boosters only through
+    ``_raw(stage, x, margin=…)`` — the one method a different backend overrides
+    (:class:`lecture_utils.compiled.CompiledSurrogate`). ``_both`` returns (gate log-odds,
+    regressor χ²) as float64; both combinations go through it.
     """
 
     gate: Any
     regressor: Any
     metadata: dict[str, Any]
     _warned_domain: bool = field(default=False, repr=False, compare=False)
+    _bounds_memo: tuple[Any, np.ndarray, np.ndarray] | None = field(default=None, repr=False,
+                                                                      compare=False)
 
     # ---- read-only views of the metadata
     @property
@@ -513,10 +529,20 @@ class TwoStageSurrogate:
         return self
 
     # ---- inputs
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) domain bounds, each shape (6,), memoised: converting the metadata's
+        nested list costs more than comparing it with the memoised copy."""
+        domain = self.metadata["domain"]
+        memo = self._bounds_memo
+        if memo is None or memo[0] != domain:
+            lo, hi = np.array(domain, dtype=float).T.copy()
+            memo = self._bounds_memo = ([list(b) for b in domain], lo, hi)
+        return memo[1], memo[2]
+
     def in_domain(self, points: Any) -> np.ndarray:
         """Boolean mask, shape (n,): points inside the training domain (edges included)."""
         p = as_points(points)
-        lo, hi = self.domain.T
+        lo, hi = self._bounds()
         return np.all((p >= lo) & (p <= hi), axis=1)
 
     def features(self, points: Any) -> np.ndarray:
@@ -524,42 +550,52 @@ class TwoStageSurrogate:
         return features(points, self.transform)
 
     def _inputs(self, points: Any) -> np.ndarray:
+        """Validate ``points`` (once), warn once per model about points outside the domain, and
+        return their float32 features (n, 6)."""
         p = as_points(points)
-        lo, hi = self.domain.T
-        outside = ~np.all((p >= lo) & (p <= hi), axis=1)
-        if outside.any() and not self._warned_domain:
-            self._warned_domain = True
-            warnings.warn(f"{int(outside.sum())} of {len(p)} point(s) lie outside the training "
-                          "domain; tree predictions there are constant extrapolations and "
-                          "meaningless (check surrogate.in_domain(points); warned once per "
-                          "surrogate)", OutOfDomainWarning, stacklevel=3)
-        return features(p, self.transform)
+        if not self._warned_domain:
+            lo, hi = self._bounds()
+            if (p < lo).any() or (p > hi).any():
+                outside = ~np.all((p >= lo) & (p <= hi), axis=1)
+                self._warned_domain = True
+                warnings.warn(f"{int(outside.sum())} of {len(p)} point(s) lie outside the "
+                              "training domain; tree predictions there are constant "
+                              "extrapolations and meaningless (check surrogate.in_domain(points);"
+                              " warned once per surrogate)", OutOfDomainWarning, stacklevel=3)
+        return _features_of(p, self.transform)
 
     # ---- predictions
+    def _raw(self, stage: str, x: np.ndarray, *, margin: bool) -> np.ndarray:
+        """Output of booster ``stage`` (``"gate"``/``"regressor"``) for validated features ``x``
+        (float32, (n, 6), from :meth:`_inputs`): the raw score (``margin=True``; the gate's
+        log-odds) or the transformed prediction; float64, shape (n,).
+
+        The only place where the boosters are evaluated: a subclass with another backend
+        overrides this method and inherits every public prediction method unchanged.
+        """
+        booster = (self.gate if stage == "gate" else self.regressor).get_booster()
+        out = booster.inplace_predict(x, predict_type="margin" if margin else "value")
+        return out.astype(float)
+
     def gate_logit(self, points: Any) -> np.ndarray:
         """The gate's log-odds ``logit p(x)``, shape (n,), float64."""
-        x = self._inputs(points)
-        return self.gate.get_booster().inplace_predict(x, predict_type="margin").astype(float)
+        return self._raw("gate", self._inputs(points), margin=True)
 
     def gate_probability(self, points: Any) -> np.ndarray:
         """Probability that each point lies in the region Δχ² < cut, shape (n,), float64."""
-        x = self._inputs(points)
-        return self.gate.get_booster().inplace_predict(x).astype(float)
+        return self._raw("gate", self._inputs(points), margin=False)
 
     def predict_regressor(self, points: Any) -> np.ndarray:
         """The regressor's χ² alone (meaningful inside the region only), shape (n,), float64."""
-        x = self._inputs(points)
-        return self.regressor.get_booster().inplace_predict(x).astype(float)
+        return self._raw("regressor", self._inputs(points), margin=False)
 
     def _both(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
         x = self._inputs(points)
-        logit = self.gate.get_booster().inplace_predict(x, predict_type="margin").astype(float)
-        reg = self.regressor.get_booster().inplace_predict(x).astype(float)
-        return logit, reg
+        return self._raw("gate", x, margin=True), self._raw("regressor", x, margin=False)
 
     def _logit_threshold(self) -> float:
         t = self.threshold
-        return float(np.log(t) - np.log1p(-t))
+        return math.log(t) - math.log1p(-t)
 
     def predict(self, points: Any) -> np.ndarray:
         """Hard combination: regressor χ² where the gate probability ≥ threshold, else ``+inf``.

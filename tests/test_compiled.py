@@ -265,6 +265,10 @@ def test_blocked_traversal_gives_the_same_bits_as_row_by_row(
                 predictor.compiled.predict(x, margin=margin, n_threads=threads,
                                            nan_policy="missing"),
                 rowwise.predict(x, margin=margin, nan_policy="missing"))
+        for i in (0, 13, 14):  # single rows take the row-wise path of the blocked library
+            np.testing.assert_array_equal(
+                predictor.compiled.predict(x[i:i + 1], margin=margin, nan_policy="missing"),
+                rowwise.predict(x[i:i + 1], margin=margin, nan_policy="missing"))
 
 
 def test_corrupt_cached_library_is_rebuilt(booster_data: tuple[np.ndarray, np.ndarray]) -> None:
@@ -360,9 +364,10 @@ def test_crossover_rule() -> None:
     # compiled wins small batches, xgboost from 100 rows on
     assert cp._crossover(sizes, [1, 2, 20, 200], [50, 50, 10, 100]) == pytest.approx(
         math.sqrt(10 * 100))
-    # a noisy xgboost win at 1 row, followed by a compiled win, does not count
-    assert cp._crossover(sizes, [60, 2, 20, 200], [50, 50, 10, 100]) == pytest.approx(
+    # the first xgboost win decides; a later compiled "win" counts as noise (conservative)
+    assert cp._crossover(sizes, [1, 2, 20, 60], [50, 50, 10, 100]) == pytest.approx(
         math.sqrt(10 * 100))
+    assert cp._crossover(sizes, [60, 2, 20, 200], [50, 50, 10, 100]) == 0.0
     assert cp._crossover(sizes, [9, 9, 20, 200], [1, 1, 10, 100]) == 0.0  # xgboost everywhere
     # compiled still wins at the largest size: extrapolate the affine costs (slopes per row
     # 0.1 compiled, 0.05 xgboost → they meet 44 / 0.05 = 880 rows later)
@@ -449,3 +454,167 @@ def test_uncached_build_leaves_nothing_on_disk(regressor: xgb.XGBRegressor) -> N
     assert lib.info["cache"] == "off" and set(root.iterdir()) == before
     x = np.random.default_rng(9).normal(size=(20, 6)).astype(np.float32)
     _close(lib.predict(x), regressor.get_booster().inplace_predict(x), lib.n_trees)
+
+
+# ------------------------------------------------------------------- folded missing-value tests
+def test_fold_missing_checks_rewrites_both_default_directions() -> None:
+    code = ("if ( (data[3].missing != -1) && (data[3].fvalue < (float)0.5)) {\n"
+            "if ( !(data[0].missing != -1) || (data[0].fvalue < (float)-1.25e-05)) {\n"
+            "if ( (data[2].missing != -1) && (data[1].fvalue < (float)2)) {\n")  # not a pattern
+    folded, n = cp.fold_missing_checks(code)
+    assert n == 2
+    assert "if ( (data[3].fvalue < (float)0.5)) {" in folded
+    assert "if ( !(data[0].fvalue >= (float)-1.25e-05)) {" in folded
+    assert "(data[2].missing != -1) && (data[1].fvalue < (float)2)" in folded  # left alone
+
+
+@pytest.fixture(scope="module")
+def missing_trained() -> xgb.XGBRegressor:
+    """A booster trained on data with missing values: splits of both default directions."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(3000, 6)).astype(np.float32)
+    y = x[:, 0] + np.where(np.isnan(x[:, 1]), 2.0, x[:, 1]) ** 2
+    x[rng.random(x.shape) < 0.2] = np.nan
+    y = y + np.where(np.isnan(x[:, 0]), -3.0, 0.0) + np.where(np.isnan(x[:, 2]), 3.0, 0.0)
+    return xgb.XGBRegressor(n_estimators=30, max_depth=4, n_jobs=1, random_state=0).fit(x, y)
+
+
+def test_folded_library_keeps_xgboost_missing_value_semantics(
+        missing_trained: xgb.XGBRegressor) -> None:
+    booster = missing_trained.get_booster()
+    code = "".join(cp.generated_sources(booster).values())
+    assert "!(data[" in code and ") && (data[" in code  # both default directions occur
+    folded = cp.compile_booster_library(booster)
+    plain = cp.compile_booster_library(booster, options=cp.CompileOptions(fold_missing=False))
+    assert folded.info["folded_splits"] > 0 and plain.info["folded_splits"] == 0
+    assert folded.key != plain.key
+    x = np.random.default_rng(13).normal(size=(4000, 6)).astype(np.float32)
+    x[np.random.default_rng(14).random(x.shape) < 0.3] = np.nan
+    x[:50] = np.nan
+    x[50:60, 3] = np.inf
+    x[60:70, 1] = -np.inf
+    ref = booster.inplace_predict(x)
+    for lib in (folded, plain):
+        _close(lib.predict(x, nan_policy="missing"), ref, lib.n_trees)
+
+
+def test_verification_catches_a_wrong_missing_value_direction(
+        missing_trained: xgb.XGBRegressor, monkeypatch: pytest.MonkeyPatch) -> None:
+    def wrong(code: str) -> tuple[str, int]:  # sends every missing value left
+        return cp._SPLIT_DEFAULT_RIGHT.subn(r"!(data[\1].fvalue >= \2)", code)
+
+    monkeypatch.setattr(cp, "fold_missing_checks", wrong)
+    with pytest.raises(cp.CompilationError, match="with missing values"):
+        cp.compile_booster_library(missing_trained, use_cache=False)
+
+
+# ----------------------------------------------------------------------- structure and overhead
+def test_compiled_surrogate_overrides_only_the_raw_hook() -> None:
+    for name in ("predict", "predict_smooth", "delta_chi2", "gate_probability", "gate_logit",
+                 "predict_regressor", "_both", "_inputs", "features", "in_domain"):
+        assert getattr(cp.CompiledSurrogate, name) is getattr(sg.TwoStageSurrogate, name), name
+    assert cp.CompiledSurrogate._raw is not sg.TwoStageSurrogate._raw
+
+
+def test_surrogate_call_validates_once_and_skips_the_matrix_check(
+        compiled: cp.CompiledSurrogate, points: np.ndarray,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = {"as_points": 0, "check_matrix": 0}
+    as_points, check_matrix = sg.as_points, cp.check_matrix
+
+    def count_points(p):
+        counts["as_points"] += 1
+        return as_points(p)
+
+    def count_matrix(x, n):
+        counts["check_matrix"] += 1
+        return check_matrix(x, n)
+
+    monkeypatch.setattr(sg, "as_points", count_points)
+    monkeypatch.setattr(cp, "check_matrix", count_matrix)
+    compiled.predict_smooth(points[:3])
+    assert counts == {"as_points": 1, "check_matrix": 0}
+
+
+def test_xgboost_backend_is_plain_inplace_predict_and_scans_for_nan(
+        regressor: xgb.XGBRegressor, predictor: cp.BoosterPredictor) -> None:
+    x = np.random.default_rng(15).normal(size=(500, 6)).astype(np.float32)
+    x[3, 2], x[4, 0] = np.inf, -np.inf  # infinities are values, not missing
+    ref = predictor.booster.inplace_predict(x)
+    got = predictor.predict(x, backend="xgboost")
+    assert got.dtype == np.float32 and got.shape == (500,)
+    np.testing.assert_array_equal(got, ref)
+    x[7, 5] = np.nan
+    x[9, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN in 2 row"):
+        predictor.predict(x, backend="xgboost")
+
+
+def test_calibration_grid_stops_at_the_first_loss(predictor: cp.BoosterPredictor,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibration logic with synthetic timings: compiled 1 µs + 1 µs/row, xgboost 100 µs +
+    0.25 µs/row, so compiled wins (with the 25 % margin) up to ~100 rows."""
+    measured: list[int] = []
+
+    def fake_measure(funcs, inputs, **kwargs):
+        n = len(inputs[0])
+        measured.append(n)
+        t_c, t_x = 1e-6 * (1 + n), 1e-6 * (100 + 0.25 * n)
+        return cp.Timings({"compiled": np.array([t_c]), "xgboost": np.array([t_x])},
+                          {"compiled": np.array([t_c]), "xgboost": np.array([t_x])})
+
+    monkeypatch.setattr(cp, "measure", fake_measure)
+    old = predictor.crossover
+    try:
+        cal = predictor.calibrate(np.zeros((4, 6), np.float32), max_size=16384, budget_s=60,
+                                  reuse=False, margin=0.25)
+    finally:
+        predictor.crossover = old
+        predictor.calibration = None
+        cp.clear_memo()
+        (predictor.compiled.path.parent / "calibration.json").unlink(missing_ok=True)
+    assert measured == [1, 4, 16, 64, 256]  # the first loss ends the grid
+    assert cal.sizes == measured
+    assert cal.crossover == pytest.approx(math.sqrt(64 * 256))
+    np.testing.assert_allclose(cal.compiled, [1e-6 * (1 + n) for n in measured])
+
+
+def test_read_only_inputs_reach_c_too(predictor: cp.BoosterPredictor) -> None:
+    x = np.random.default_rng(16).normal(size=(40, 6)).astype(np.float32)
+    ref = predictor.predict(x, backend="compiled")
+    frozen = x.copy()
+    frozen.setflags(write=False)  # the cheap address lookup refuses it; the fallback takes over
+    np.testing.assert_array_equal(predictor.predict(frozen, backend="compiled"), ref)
+    np.testing.assert_array_equal(predictor.predict(x[:1], backend="compiled"), ref[:1])
+    for view in (x[5:6], x[5:9], frozen[7:8]):  # views into the middle of a buffer
+        start = 5 if view.base is x else 7
+        np.testing.assert_array_equal(predictor.predict(view, backend="compiled"),
+                                      ref[start:start + len(view)])
+
+
+# ------------------------------------------------------------------------------- measurement
+def test_measure_alternates_the_order_and_pairs_rounds() -> None:
+    order: list[str] = []
+    funcs = {name: (lambda name=name: order.append(name)) for name in ("a", "b", "c")}
+    t = cp.measure(funcs, rounds=4, block_s=1e-9, max_calls=1, pause_s=0.0)
+    assert all(len(t.rounds[k]) == 4 and len(t.calls[k]) == 4 for k in funcs)
+    # first calls (untimed); then per round one call per function (each call is longer than
+    # block_s, so the call after the pause is itself the sample)
+    assert len(order) == 3 + 4 * 3
+    rounds = [order[3 + 3 * i: 3 + 3 * (i + 1)] for i in range(4)]
+    assert rounds == [["a", "b", "c"], ["c", "b", "a"], ["a", "b", "c"], ["c", "b", "a"]]
+    lo, hi = t.ratio_quartiles("a", "b")
+    assert lo <= t.ratio("a", "b") <= hi
+
+
+def test_speed_table_columns(predictor: cp.BoosterPredictor) -> None:
+    x = np.random.default_rng(17).normal(size=(64, 6)).astype(np.float32)
+    table = cp.speed_table(predictor, x, [1, 8], rounds=1, block_s=1e-4, quartiles=True,
+                           baselines={"copy": np.copy})
+    assert list(table["batch"]) == [1, 8] and list(table["rounds"]) == [1, 1]
+    for col in ("copy", "compiled", "inplace_predict", "dispatcher",
+                "inplace_predict / dispatcher", "inplace_predict / dispatcher q25"):
+        assert (table[col] > 0).all(), col
+    assert set(table["backend"]) <= {"compiled", "xgboost"}
+    with pytest.raises(ValueError, match="batch size"):
+        cp.speed_table(predictor, x, [65])

@@ -447,3 +447,81 @@ def test_toy_is_only_a_test_aid() -> None:
     c = toy_chi2(np.array([[1e7, 3.0, -2.0, 1.0, 4.0 - 0.1, -1.5],
                            [5e7, 0, 0, 0, 0, 0], [1e6, 3.5, 3.5, 3.5, 3.5, 3.5]]))
     assert c[0] < c[1] < c[2] and c[2] > 1e10
+
+
+# ------------------------------------------------------------- internal structure of predictions
+def test_feature_fast_path_equals_float64_then_round() -> None:
+    rng = np.random.default_rng(31)
+    pts = alps.DOMAIN.from_unit(rng.random((500, 6)))
+    pts[:3, 0] = [1.0e6, 5.0e7, 3.3e6]  # domain edges and an ordinary value
+    pts[3, 1:] = [-3.5, 3.5, 0.0, 1e-12, -1e-12]
+    p64 = np.asarray(pts, dtype=np.float64)
+    expected = {
+        "ratio": np.column_stack([np.log10(p64[:, 0]), p64[:, 1:] * (1.0e6 / p64[:, :1])]),
+        "raw": np.column_stack([np.log10(p64[:, 0]), p64[:, 1:]]),
+    }
+    for transform, ref in expected.items():
+        x = sg.features(pts, transform)  # type: ignore[arg-type]
+        assert x.dtype == np.float32 and x.flags["C_CONTIGUOUS"]
+        np.testing.assert_array_equal(x, ref.astype(np.float32))  # bit for bit
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_smooth", "delta_chi2", "gate_probability",
+                                    "gate_logit", "predict_regressor"])
+def test_every_prediction_validates_points_exactly_once(model: sg.TwoStageSurrogate,
+                                                        test_points: tuple[np.ndarray, np.ndarray],
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        method: str) -> None:
+    calls = []
+    original = sg.as_points
+
+    def counting(points):
+        calls.append(1)
+        return original(points)
+
+    monkeypatch.setattr(sg, "as_points", counting)
+    getattr(model, method)(test_points[0][:7])
+    assert len(calls) == 1
+
+
+def test_raw_is_the_only_place_boosters_are_evaluated(model: sg.TwoStageSurrogate,
+                                                      test_points: tuple[np.ndarray, np.ndarray]
+                                                      ) -> None:
+    """A subclass that overrides only ``_raw`` changes every public prediction consistently."""
+    pts = test_points[0][:50]
+    seen: list[tuple[str, bool, tuple[int, ...], np.dtype]] = []
+
+    class Shifted(sg.TwoStageSurrogate):
+        def _raw(self, stage: str, x: np.ndarray, *, margin: bool) -> np.ndarray:
+            seen.append((stage, margin, x.shape, x.dtype))
+            return super()._raw(stage, x, margin=margin) + (1.0 if stage == "regressor" else 0.0)
+
+    shifted = Shifted(model.gate, model.regressor, model.metadata)
+    np.testing.assert_array_equal(shifted.predict_regressor(pts), model.predict_regressor(pts) + 1)
+    np.testing.assert_array_equal(shifted.predict_smooth(pts), model.predict_smooth(pts) + 1)
+    np.testing.assert_array_equal(shifted.predict(pts), model.predict(pts) + 1)  # inf + 1 = inf
+    np.testing.assert_array_equal(shifted.gate_logit(pts), model.gate_logit(pts))
+    np.testing.assert_array_equal(shifted.gate_probability(pts), model.gate_probability(pts))
+    assert {(s, m) for s, m, _, _ in seen} == {("regressor", False), ("gate", True),
+                                               ("gate", False)}
+    assert all(shape == (50, 6) and dtype == np.float32 for _, _, shape, dtype in seen)
+    # the base implementation returns float64 of shape (n,)
+    out = model._raw("gate", model.features(pts), margin=True)
+    assert out.dtype == np.float64 and out.shape == (50,)
+    np.testing.assert_array_equal(out, model.gate_logit(pts))
+
+
+def test_domain_bounds_follow_edited_and_replaced_metadata(model: sg.TwoStageSurrogate) -> None:
+    narrow = sg.TwoStageSurrogate(model.gate, model.regressor, json.loads(json.dumps(
+        model.metadata)))
+    inside = alps.SM_LIKE_POINT[None, :]
+    assert narrow.in_domain(inside).all()
+    narrow.metadata["domain"][0] = [2.0e7, 5.0e7]  # edited in place: f_a = 1e7 GeV is outside
+    assert not narrow.in_domain(inside).any()
+    meta = json.loads(json.dumps(narrow.metadata))
+    meta["domain"][0] = [1.0e6, 5.0e7]  # replaced: inside again
+    narrow.metadata = meta
+    assert narrow.in_domain(inside).all()
+    narrow.metadata["domain"][0][0] = 2.0e7
+    with pytest.warns(sg.OutOfDomainWarning):
+        narrow.predict(inside)
