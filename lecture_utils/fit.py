@@ -1,0 +1,861 @@
+"""The ALP fit end to end: best fit, profiles on the surrogate, exact checks, significance.
+
+This module is a *use* of the surrogate (the last stage of the one-way data flow): it imports
+:mod:`alps`, :mod:`data`, :mod:`design`, :mod:`stats`, :mod:`surrogate` and, inside
+:func:`posterior`, :mod:`sampling`; nothing imports it except :func:`lecture_utils.alps.best_fit`,
+which delegates here lazily (inside the function, so the module-level imports stay one-way).
+
+Coordinates
+-----------
+All minimisers work in the *search coordinates* ``z = (log10(f_a / GeV), c_qL33, c_uR, c_dR,
+c_lL33, c_eR)`` (:data:`SEARCH_NAMES`, bounds :data:`SEARCH_BOUNDS` = the domain of the data): f_a
+spans more than a decade, and the surrogate's features use log10 f_a too. :func:`to_search` and
+:func:`from_search` convert; every public result is reported in physical parameters
+(:data:`lecture_utils.alps.PARAMETERS` order, f_a in GeV).
+
+Best fit (:func:`best_fit`)
+---------------------------
+1. *Surrogate stage.* The surrogate's smooth χ² (:meth:`TwoStageSurrogate.predict_smooth`) is a
+   sum of regression trees — piecewise constant, so gradients are zero almost everywhere. It is
+   minimised with derivative-free methods: Nelder–Mead from several starts (the lowest-χ² points
+   of the shipped training set and a seeded Latin hypercube) and one seeded differential-evolution
+   run whose result is refined the same way. Nearby end points are merged into distinct
+   candidates.
+2. *Exact stage.* The exact ALPaca χ² is evaluated at the ``top_k`` candidates with the lowest
+   surrogate χ² (the surrogate can be wrong — a gate that accepts a point with a huge true χ² —
+   which is why several candidates are checked), the best one is kept, and optionally polished by
+   a short Nelder–Mead on the exact χ² with a fixed budget of evaluations. Every exact evaluation
+   goes through :func:`lecture_utils.data.evaluate_cached` (store ``"bestfit"``), so rebuilding a
+   notebook costs nothing.
+
+Everything is deterministic: the same surrogate and seed give the same point.
+
+Profiles (:func:`profile_1d`, :func:`profile_2d`)
+--------------------------------------------------
+:func:`lecture_utils.stats.profile_1d` minimises the nuisance parameters with MIGRAD, which needs
+derivatives — and a tree ensemble has none. :class:`SmoothedSurrogate` replaces every split
+``x_f < t`` of both stages by the probability ``Φ((t − x_f)/σ_f)`` that a Gaussian-smeared input
+falls on its left (a "soft" tree): the result is the surrogate averaged over a small Gaussian
+blur of its inputs, infinitely differentiable, and equal to the surrogate as the blur goes to
+zero. The blur widths are given in search coordinates (:data:`DEFAULT_SMOOTHING`) and propagated to
+the surrogate's features to first order. Profiles use this smoothed χ² and may start from several
+points (the envelope is kept); the notebook checks that it agrees with the surrogate and evaluates
+the exact χ² at the profiled points (:func:`spot_check`) — a minimiser finds the places where a
+surrogate is wrongly low, so these checks are not optional.
+
+Also here: :func:`cached_table` (ALPaca tables such as :func:`alps.observable_table` and
+:func:`alps.derived_quantities`, cached on disk), :func:`posterior` (chapter 7's sampler with its
+result cached) and :func:`significance` (likelihood-ratio test against a nested hypothesis).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import os
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from . import alps, data, design, stats
+from . import surrogate as surrogate_module
+from ._cache import cache_dir, content_hash
+from ._progress import progress_bar
+
+__all__ = [
+    "DEFAULT_SMOOTHING",
+    "SEARCH_BOUNDS",
+    "SEARCH_NAMES",
+    "BestFit",
+    "SmoothedSurrogate",
+    "SoftTreeEnsemble",
+    "best_fit",
+    "cached_table",
+    "exact_chi2",
+    "from_search",
+    "posterior",
+    "profile_1d",
+    "profile_2d",
+    "significance",
+    "spot_check",
+    "surrogate_minima",
+    "to_search",
+]
+
+SEARCH_NAMES: tuple[str, ...] = ("log10_fa",) + alps.PARAMETERS[1:]
+"""Names of the search coordinates: log10(f_a / GeV) and the five couplings."""
+
+SEARCH_BOUNDS: np.ndarray = alps.DOMAIN.unit_bounds
+"""Bounds of the search coordinates, shape (6, 2): the domain of the data and the surrogate."""
+
+_SEARCH_WIDTH: np.ndarray = SEARCH_BOUNDS[:, 1] - SEARCH_BOUNDS[:, 0]
+
+DEFAULT_SMOOTHING: tuple[float, ...] = (0.04, 0.1, 0.1, 0.1, 0.1, 0.1)
+"""Gaussian blur σ of :class:`SmoothedSurrogate` in search coordinates: 0.04 in log10 f_a and 0.1
+in each coupling — 1.4–2.4 % of the width of the domain. Measured on the hold-out set with the
+600-point training set: the blur moves the surrogate's χ² by a fraction of the surrogate's own
+error there, and MIGRAD needs about half the calls it needs with half the blur (chapter 8 shows the
+comparison)."""
+
+_MERGE_DISTANCE: float = 0.01
+"""Surrogate minima closer than this (in units of the domain width, Euclidean) are one candidate."""
+
+_PRUNE: float = 1e-14
+"""Probability mass below which a branch of a soft tree is not followed further."""
+
+_FAILED_CHI2: float = 1e30
+"""Stand-in χ² for a failed exact evaluation inside the exact Nelder–Mead, and for non-finite
+coordinates proposed by a diverging MIGRAD step (never reported as a result)."""
+
+
+# --------------------------------------------------------------------------------------------
+# coordinates
+# --------------------------------------------------------------------------------------------
+def to_search(points: Any) -> np.ndarray:
+    """Physical points (n, 6) or (6,) → search coordinates (n, 6): f_a replaced by log10(f_a/GeV).
+
+    Points are validated (:func:`alps.validate_points`, extrapolation allowed).
+    """
+    z = alps.validate_points(points, allow_extrapolation=True).copy()
+    z[:, 0] = np.log10(z[:, 0])
+    return z
+
+
+def from_search(z: Any) -> np.ndarray:
+    """Search coordinates (n, 6) or (6,) → physical points (n, 6), f_a in GeV."""
+    try:
+        arr = np.array(z, dtype=float, ndmin=2)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"search coordinates must be numeric, shape (n, 6): {exc}") from None
+    if arr.ndim != 2 or arr.shape[1] != len(SEARCH_NAMES):
+        raise ValueError(f"search coordinates must have shape (n, {len(SEARCH_NAMES)}) with "
+                         f"columns {SEARCH_NAMES}; got shape {np.shape(z)}")
+    if not np.isfinite(arr).all():
+        raise ValueError("search coordinates contain NaN or inf")
+    pts = arr.copy()
+    pts[:, 0] = 10.0 ** arr[:, 0]
+    return pts
+
+
+def _search_index(name: str) -> int:
+    if name == "fa":
+        raise ValueError("profile f_a on a logarithmic grid: use the search coordinate 'log10_fa' "
+                         "(grid values in log10(f_a / GeV))")
+    if name not in SEARCH_NAMES:
+        raise ValueError(f"unknown parameter {name!r}; choose one of {SEARCH_NAMES}")
+    return SEARCH_NAMES.index(name)
+
+
+def _resolve_surrogate(surrogate: Any) -> Any:
+    if surrogate is None:
+        return surrogate_module.default_surrogate()
+    if not isinstance(surrogate, surrogate_module.TwoStageSurrogate):
+        raise ValueError("surrogate must be a TwoStageSurrogate (or CompiledSurrogate), got "
+                         f"{type(surrogate).__name__}")
+    return surrogate
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+# --------------------------------------------------------------------------------------------
+# a differentiable surrogate: Gaussian-smoothed ("soft") trees
+# --------------------------------------------------------------------------------------------
+class SoftTreeEnsemble:
+    """XGBoost tree ensembles whose splits are smeared by Gaussian input noise.
+
+    Built from one or more boosters on the same ``n_features`` inputs (e.g. the gate and the
+    regressor of a surrogate), walked together. :meth:`margin` returns, for inputs ``x`` (n, F)
+    and per-input standard deviations ``sigma`` (n, F), the expectation of each booster's raw
+    output (margin) when every feature ``f`` is replaced by ``x_f + sigma_f ε``, ``ε ~ N(0, 1)``:
+    each split ``x_f < t`` sends the fraction ``Φ((t − x_f)/σ_f)`` of the probability mass left,
+    treating the splits along a path as independent (exact when a path tests each feature once).
+    ``sigma`` must be > 0; with ``sigma = None`` the walk is the ordinary one and reproduces
+    XGBoost (checked on ``probe`` rows at construction, else :class:`RuntimeError`).
+    """
+
+    def __init__(self, boosters: Sequence[Any], *, n_features: int, probe: np.ndarray) -> None:
+        self.n_features = int(n_features)
+        self.n_outputs = len(boosters)
+        features, thresholds, lefts, rights, leaves, outputs, roots = [], [], [], [], [], [], []
+        offset = 0
+        for k, booster in enumerate(boosters):
+            frame = booster.trees_to_dataframe()
+            frame = frame.sort_values(["Tree", "Node"], kind="stable")
+            ids = {node_id: offset + i for i, node_id in enumerate(frame["ID"])}
+            is_leaf = (frame["Feature"] == "Leaf").to_numpy()
+            feature = np.zeros(len(frame), dtype=np.intp)
+            feature[~is_leaf] = [int(str(f).lstrip("f")) for f in frame["Feature"][~is_leaf]]
+            if (feature >= self.n_features).any():
+                raise ValueError(f"booster {k} splits on a feature >= {self.n_features}")
+            threshold = np.where(is_leaf, np.nan, frame["Split"].to_numpy(dtype=float,
+                                                                           na_value=np.nan))
+            left = np.array([ids[y] if not leaf_ else -1
+                             for y, leaf_ in zip(frame["Yes"], is_leaf, strict=True)])
+            right = np.array([ids[n] if not leaf_ else -1
+                              for n, leaf_ in zip(frame["No"], is_leaf, strict=True)])
+            features.append(feature)
+            thresholds.append(threshold)
+            lefts.append(left)
+            rights.append(right)
+            leaves.append(np.where(is_leaf, frame["Gain"].to_numpy(dtype=float), 0.0))
+            outputs.append(np.full(len(frame), k))
+            roots.append(offset + np.flatnonzero(frame["Node"].to_numpy() == 0))
+            offset += len(frame)
+        self.feature = np.concatenate(features)
+        self.threshold = np.concatenate(thresholds)
+        self.left_child = np.concatenate(lefts)
+        self.right_child = np.concatenate(rights)
+        self.leaf_value = np.concatenate(leaves)
+        self.is_leaf = self.left_child < 0
+        self.output = np.concatenate(outputs)
+        self.roots = np.concatenate(roots)
+        # the constant (base score) of each booster is read off XGBoost's own predictions
+        x = np.asarray(probe, dtype=np.float32)
+        walked = self._walk(x.astype(float), None)
+        self.base = np.empty(self.n_outputs)
+        for k, booster in enumerate(boosters):
+            reference = booster.inplace_predict(x, predict_type="margin").astype(float)
+            offsets = reference - walked[:, k]
+            self.base[k] = float(np.median(offsets))
+            spread = float(np.max(np.abs(offsets - self.base[k])))
+            if spread > 1e-4 * max(1.0, float(np.max(np.abs(reference)))):
+                raise RuntimeError(f"soft-tree walk does not reproduce booster {k} (deviation "
+                                   f"{spread:.3g}); unsupported model structure")
+
+    def _walk(self, x: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
+        """Sum of expected leaf values per row and booster, shape (n, n_outputs): every
+        (row, node) pair that carries probability mass moves down one level per step; mass below
+        :data:`_PRUNE` is dropped (its contribution is < 1e-12 χ² units)."""
+        n, n_features = x.shape
+        node = np.tile(self.roots, n)
+        row = np.repeat(np.arange(n), len(self.roots))
+        mass = np.ones(len(node))
+        slots: list[np.ndarray] = []     # (row, booster) slot of each leaf contribution
+        values: list[np.ndarray] = []
+        x_flat = x.ravel()
+        s_flat = None if sigma is None else sigma.ravel()
+        while len(node):
+            leaf = self.is_leaf[node]
+            if leaf.any():
+                at_leaf = node[leaf]
+                slots.append(row[leaf] * self.n_outputs + self.output[at_leaf])
+                values.append(mass[leaf] * self.leaf_value[at_leaf])
+                inner = ~leaf
+                node, row, mass = node[inner], row[inner], mass[inner]
+                if not len(node):
+                    break
+            at = row * n_features + self.feature[node]
+            if s_flat is None:
+                go_left = (x_flat[at] < self.threshold[node]).astype(float)
+            else:
+                go_left = special.ndtr((self.threshold[node] - x_flat[at]) / s_flat[at])
+            left_mass = mass * go_left
+            mass = np.concatenate([left_mass, mass - left_mass])
+            node = np.concatenate([self.left_child[node], self.right_child[node]])
+            row = np.concatenate([row, row])
+            keep = mass > _PRUNE
+            node, row, mass = node[keep], row[keep], mass[keep]
+        out = np.bincount(np.concatenate(slots), weights=np.concatenate(values),
+                          minlength=n * self.n_outputs)
+        return out.reshape(n, self.n_outputs)
+
+    def _walk_one(self, x: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """:meth:`_walk` for one row (x, sigma of shape (F,)), without row bookkeeping — the
+        minimisers call it thousands of times. Returns shape (n_outputs,)."""
+        node = self.roots
+        mass = np.ones(len(node))
+        slots: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        while len(node):
+            leaf = self.is_leaf[node]
+            if leaf.any():
+                at_leaf = node[leaf]
+                slots.append(self.output[at_leaf])
+                values.append(mass[leaf] * self.leaf_value[at_leaf])
+                inner = ~leaf
+                node, mass = node[inner], mass[inner]
+                if not len(node):
+                    break
+            f = self.feature[node]
+            left_mass = mass * special.ndtr((self.threshold[node] - x[f]) / sigma[f])
+            mass = np.concatenate([left_mass, mass - left_mass])
+            node = np.concatenate([self.left_child[node], self.right_child[node]])
+            keep = mass > _PRUNE
+            node, mass = node[keep], mass[keep]
+        return np.bincount(np.concatenate(slots), weights=np.concatenate(values),
+                           minlength=self.n_outputs)
+
+    def margin(self, x: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
+        """Expected raw outputs for inputs ``x`` (n, F) blurred by ``sigma`` (n, F) (> 0) or not
+        blurred (``None``); shape (n, n_outputs), one column per booster."""
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"x must have shape (n, {self.n_features}), got {x.shape}")
+        if sigma is not None:
+            sigma = np.broadcast_to(np.asarray(sigma, dtype=float), x.shape)
+            if not (np.isfinite(sigma).all() and (sigma > 0).all()):
+                raise ValueError("sigma must be finite and > 0 (None for the unsmoothed trees)")
+        if len(x) == 1 and sigma is not None:
+            return (self._walk_one(x[0], sigma[0]) + self.base)[None, :]
+        rows = max(1, 200_000 // len(self.roots))
+        out = np.empty((len(x), self.n_outputs))
+        for i in range(0, len(x), rows):
+            out[i:i + rows] = self._walk(x[i:i + rows],
+                                         None if sigma is None else sigma[i:i + rows])
+        return out + self.base
+
+
+class SmoothedSurrogate:
+    """The surrogate's smooth χ² with Gaussian-smoothed trees — differentiable, for MIGRAD.
+
+    ``chi2(points)`` (physical points (n, 6)) is :meth:`TwoStageSurrogate.predict_smooth` with
+    both stages replaced by their :class:`SoftTreeEnsemble`: ``χ²_reg,σ + s · max(0,
+    logit(threshold) − logit_σ)``. ``smoothing`` holds the blur σ in search coordinates
+    (:data:`SEARCH_NAMES`; default :data:`DEFAULT_SMOOTHING`); it is propagated to the features of
+    the surrogate's transform to first order (for the ``"ratio"`` features c_i·10⁶ GeV/f_a the blur
+    of log10 f_a contributes too). All widths must be > 0; as they shrink, the smoothed χ²
+    tends to the surrogate's (``SoftTreeEnsemble.margin(x, None)`` reproduces it exactly).
+    """
+
+    def __init__(self, surrogate: Any = None,
+                 smoothing: Sequence[float] = DEFAULT_SMOOTHING) -> None:
+        self.surrogate = _resolve_surrogate(surrogate)
+        width = np.asarray(smoothing, dtype=float)
+        if width.shape != (len(SEARCH_NAMES),) or not np.isfinite(width).all() or (
+                width <= 0).any():
+            raise ValueError(f"smoothing must be {len(SEARCH_NAMES)} finite widths > 0 (one per "
+                             f"search coordinate {SEARCH_NAMES}), got {smoothing!r}")
+        self.smoothing = width
+        # seeded probe points on which the soft-tree layout is checked against XGBoost
+        probe = self.surrogate.features(design.uniform_random(256, seed=0))
+        self.trees = SoftTreeEnsemble(
+            [self.surrogate.gate.get_booster(), self.surrogate.regressor.get_booster()],
+            n_features=probe.shape[1], probe=probe)
+
+    def feature_sigma(self, points: np.ndarray) -> np.ndarray:
+        """Blur of each model input at ``points`` (n, 6), shape (n, 6) (first-order propagation)."""
+        pts = surrogate_module.as_points(points)
+        h = self.smoothing
+        sigma = np.empty_like(pts)
+        sigma[:, 0] = h[0]
+        if self.surrogate.transform == "ratio":
+            scale = surrogate_module.FA_REFERENCE_GEV / pts[:, :1]
+            feature = pts[:, 1:] * scale
+            sigma[:, 1:] = np.hypot(scale * h[1:], math.log(10.0) * feature * h[0])
+        else:
+            sigma[:, 1:] = h[1:]
+        return sigma
+
+    def _both(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
+        pts = surrogate_module.as_points(points)
+        x = self.surrogate.features(pts).astype(float)
+        sigma = self.feature_sigma(pts)
+        both = self.trees.margin(x, sigma)
+        return both[:, 0], both[:, 1]
+
+    def chi2(self, points: Any) -> np.ndarray:
+        """Smoothed χ² at physical points (n, 6) or (6,), shape (n,), dimensionless."""
+        logit, reg = self._both(points)
+        s = self.surrogate
+        return reg + s.penalty_scale * np.maximum(0.0, s._logit_threshold() - logit)
+
+    def chi2_search(self, z: Any) -> float:
+        """Smoothed χ² of one point in search coordinates (6,) — the function MIGRAD minimises.
+
+        Values outside :data:`SEARCH_BOUNDS` are clipped to the bounds (MIGRAD's bounded
+        parameters stay inside anyway)."""
+        zz = np.asarray(z, dtype=float).reshape(1, -1)
+        if zz.shape[1] != len(SEARCH_NAMES) or not np.isfinite(zz).all():
+            raise ValueError(f"z must be {len(SEARCH_NAMES)} finite search coordinates, got {z!r}")
+        zz = np.clip(zz, SEARCH_BOUNDS[:, 0], SEARCH_BOUNDS[:, 1])
+        pts = from_search(zz)
+        x = self.surrogate.features(pts).astype(float)
+        logit, reg = self.trees.margin(x, self.feature_sigma(pts))[0]
+        s = self.surrogate
+        return float(reg + s.penalty_scale * max(0.0, s._logit_threshold() - logit))
+
+    def _chi2_for_minuit(self, z: np.ndarray) -> float:
+        """:meth:`chi2_search` for MIGRAD: a step that produced non-finite coordinates (a diverged
+        line search near a bound) gets a huge χ², so MIGRAD backs off instead of stopping."""
+        if not np.isfinite(z).all():
+            return _FAILED_CHI2
+        return self.chi2_search(z)
+
+
+# --------------------------------------------------------------------------------------------
+# exact evaluations (cached)
+# --------------------------------------------------------------------------------------------
+def exact_chi2(points: Any, *, name: str = "bestfit", executor: Any = "serial",
+               progress: bool | None = False) -> np.ndarray:
+    """Exact ALPaca χ² at ``points`` (n, 6), shape (n,); NaN where ALPaca failed.
+
+    Each point is evaluated through :func:`lecture_utils.data.evaluate_cached` on its own (store
+    ``name``), so any later request for the same point — in this or another process — reads the
+    cached value. ``executor`` is passed on (default ``"serial"``: in this process, which has
+    ALPaca imported already; a process pool pays ALPaca's import per worker).
+    """
+    pts = alps.validate_points(points)
+    out = np.empty(len(pts))
+    for i, p in enumerate(progress_bar(pts, progress=progress, total=len(pts),
+                                       desc=f"exact χ² ({name})")):
+        table = data.evaluate_cached(p[None, :], "exact", name=name, executor=executor,
+                                     progress=False)
+        out[i] = float(table["chi2"].iloc[0])
+    return out
+
+
+def spot_check(points: Any, surrogate: Any = None, *, smoothed: SmoothedSurrogate | None = None,
+               name: str = "profile-checks", executor: Any = "serial") -> pd.DataFrame:
+    """Exact χ² beside the surrogate's at ``points`` (n, 6): one row per point with the six
+    parameters, ``chi2_surrogate`` (:meth:`~TwoStageSurrogate.predict_smooth`),
+    ``chi2_smoothed`` (if ``smoothed`` is given) and ``chi2_exact`` (cached, store ``name``)."""
+    pts = alps.validate_points(points)
+    sur = _resolve_surrogate(surrogate if smoothed is None else smoothed.surrogate)
+    frame = pd.DataFrame(pts, columns=list(alps.PARAMETERS))
+    frame["chi2_surrogate"] = sur.predict_smooth(pts)
+    if smoothed is not None:
+        frame["chi2_smoothed"] = smoothed.chi2(pts)
+    frame["chi2_exact"] = exact_chi2(pts, name=name, executor=executor)
+    return frame
+
+
+def _frame_key(func: Callable[..., pd.DataFrame], pts: np.ndarray, integrator: str) -> str:
+    source = inspect.getsource(func)
+    if func is alps.derived_quantities:
+        source += inspect.getsource(alps._decay_quantities)
+    return content_hash("cached_table", func.__qualname__, source, integrator,
+                        data.points_hash(pts), alps.alpaca_version(), alps.convention())[:24]
+
+
+def cached_table(func: Callable[..., pd.DataFrame], points: Any,
+                 integrator: alps.Integrator = "exact", *, name: str = "tables") -> pd.DataFrame:
+    """``func(points, integrator)`` for an ALPaca table function, cached on disk.
+
+    ``func`` is one of :func:`alps.derived_quantities`, :func:`alps.low_energy_couplings`,
+    :func:`alps.observable_table` (one point) or :func:`alps.chi2_breakdown` (one point). The
+    result is stored under ``cache_dir("tables", name)`` keyed by the function's name and source
+    code, the points, the integrator, the ALPaca version and the χ² convention, so a rebuilt
+    notebook reads it instead of running ALPaca again; a change of any of them recomputes.
+    """
+    allowed = (alps.derived_quantities, alps.low_energy_couplings, alps.observable_table,
+               alps.chi2_breakdown)
+    if func not in allowed:
+        raise ValueError(f"cached_table supports {[f.__name__ for f in allowed]}, got {func!r}")
+    alps._check_integrator(integrator)
+    pts = alps.validate_points(points)
+    path = cache_dir("tables", name) / f"{func.__name__}-{_frame_key(func, pts, integrator)}.pkl"
+    if path.exists():
+        with contextlib.suppress(Exception):  # an unreadable cache file is recomputed
+            return pd.read_pickle(path)
+    frame = func(pts, integrator)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    frame.to_pickle(tmp)
+    os.replace(tmp, path)
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# the best fit
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class BestFit:
+    """Result of :func:`best_fit`.
+
+    ``point``: best-fit parameters, shape (6,), :data:`alps.PARAMETERS` order, f_a in GeV.
+    ``chi2_surrogate``: the surrogate's smooth χ² there; ``chi2_exact``: the exact ALPaca χ² there.
+    ``candidates``: every distinct local minimum of the surrogate (columns: the parameters,
+    ``chi2_surrogate``, ``chi2_exact`` — NaN where not evaluated —, ``origin`` of its start),
+    sorted by surrogate χ². ``polish``: the exact evaluations of the polishing Nelder–Mead, in
+    order (parameters, ``chi2_exact``). ``n_exact``: exact evaluations requested (cached ones
+    included). ``fixed``: parameters held fixed (physical values). ``settings``: the arguments.
+    """
+
+    point: np.ndarray
+    chi2_surrogate: float
+    chi2_exact: float
+    seed: int
+    candidates: pd.DataFrame
+    polish: pd.DataFrame
+    n_exact: int
+    fixed: dict[str, float]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def starts(self, n: int = 2, min_distance: float = 0.1) -> np.ndarray:
+        """Starting points for profile scans, shape (m ≤ n, 6): the best fit, then the
+        exactly-evaluated candidates with the lowest exact χ² that lie at least ``min_distance``
+        (in units of the domain width) from every point already chosen — other branches of the
+        fit, from which a scan can reach minima that a warm start from the best fit misses."""
+        n = _check_int(n, "n", 1)
+        chosen = [self.point]
+        evaluated = self.candidates.dropna(subset=["chi2_exact"]).sort_values(
+            "chi2_exact", kind="stable")
+        for p in evaluated[list(alps.PARAMETERS)].to_numpy():
+            if len(chosen) >= n:
+                break
+            z = to_search(p)[0]
+            if all(np.linalg.norm((z - to_search(c)[0]) / _SEARCH_WIDTH) >= min_distance
+                   for c in chosen):
+                chosen.append(p)
+        return np.array(chosen)
+
+    def as_series(self) -> pd.Series:
+        """The point and both χ² values as one labelled series."""
+        values = dict(zip(alps.PARAMETERS, self.point.tolist(), strict=True))
+        values |= {"log10_fa": math.log10(self.point[0]), "chi2_surrogate": self.chi2_surrogate,
+                   "chi2_exact": self.chi2_exact}
+        return pd.Series(values, name="best fit")
+
+
+def _check_fixed(fixed: Mapping[str, float] | None) -> dict[int, float]:
+    """Fixed parameters (physical names and values) → {search index: search value}."""
+    out: dict[int, float] = {}
+    for name, value in (fixed or {}).items():
+        if name not in alps.PARAMETERS:
+            raise ValueError(f"cannot fix unknown parameter {name!r}; choose from "
+                             f"{alps.PARAMETERS}")
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"fixed value of {name} must be a number, got {value!r}") from None
+        lo, hi = alps.DOMAIN.bounds[alps.PARAMETERS.index(name)]
+        if not (math.isfinite(v) and lo <= v <= hi):
+            raise ValueError(f"fixed value {name} = {value!r} is outside the domain "
+                             f"[{lo:g}, {hi:g}]")
+        i = alps.PARAMETERS.index(name)
+        out[i] = math.log10(v) if i == 0 else v
+    if len(out) == len(alps.PARAMETERS):
+        raise ValueError("all parameters fixed: nothing to fit")
+    return out
+
+
+class _Space:
+    """Free search coordinates with the fixed ones filled in."""
+
+    def __init__(self, fixed: dict[int, float]) -> None:
+        self.fixed = fixed
+        self.free = np.array([i for i in range(len(SEARCH_NAMES)) if i not in fixed])
+        self.bounds = SEARCH_BOUNDS[self.free]
+
+    def full(self, zfree: np.ndarray) -> np.ndarray:
+        """(m, n_free) → (m, 6) search coordinates, clipped to the bounds."""
+        zf = np.atleast_2d(zfree)
+        z = np.empty((len(zf), len(SEARCH_NAMES)))
+        z[:, self.free] = np.clip(zf, self.bounds[:, 0], self.bounds[:, 1])
+        for i, v in self.fixed.items():
+            z[:, i] = v
+        return z
+
+
+def _nelder_mead(fn: Callable[[np.ndarray], float], z0: np.ndarray, bounds: np.ndarray,
+                 step: float, *, maxfev: int, xatol: float, fatol: float) -> np.ndarray:
+    """Bounded Nelder–Mead from ``z0`` with an initial simplex of ``step`` × the domain widths."""
+    width = bounds[:, 1] - bounds[:, 0]
+    simplex = [z0]
+    for k in range(len(z0)):
+        v = z0.copy()
+        d = step * width[k]
+        v[k] = v[k] + d if v[k] + d <= bounds[k, 1] else v[k] - d
+        simplex.append(v)
+    res = optimize.minimize(fn, z0, method="Nelder-Mead", bounds=bounds.tolist(),
+                            options={"initial_simplex": np.array(simplex), "maxfev": maxfev,
+                                     "xatol": xatol, "fatol": fatol, "adaptive": True})
+    return np.clip(np.asarray(res.x, dtype=float), bounds[:, 0], bounds[:, 1])
+
+
+def _training_starts(n: int) -> np.ndarray:
+    """The ``n`` lowest-χ² points of the shipped training set, physical (n, 6)."""
+    pts, chi2 = surrogate_module.training_arrays("train")
+    order = np.lexsort((np.arange(len(chi2)), chi2))  # stable: ties by index
+    return pts[order[:n]]
+
+
+def surrogate_minima(surrogate: Any = None, seed: int = 0, *, n_starts: int = 16,
+                     fixed: Mapping[str, float] | None = None, maxfev: int = 1500
+                     ) -> pd.DataFrame:
+    """Distinct local minima of the surrogate's smooth χ², lowest first (the surrogate stage of
+    :func:`best_fit`).
+
+    Starts: the ``n_starts // 2`` lowest-χ² points of the shipped training set, ``n_starts −
+    n_starts // 2`` points of a Latin hypercube seeded with ``seed``, and the result of one
+    differential-evolution run (scipy, seeded with ``seed``, vectorised over its population).
+    From each, a bounded Nelder–Mead (at most ``maxfev`` surrogate calls) in search coordinates.
+    End points closer than 1 % of the domain are merged. Returns a DataFrame with the six
+    parameters (physical), ``chi2_surrogate`` and ``origin`` (``"train"``, ``"lhs"``,
+    ``"differential-evolution"``), sorted by ``chi2_surrogate``.
+    """
+    sur = _resolve_surrogate(surrogate)
+    seed = _check_int(seed, "seed", 0)
+    n_starts = _check_int(n_starts, "n_starts", 2)
+    maxfev = _check_int(maxfev, "maxfev", 10)
+    space = _Space(_check_fixed(fixed))
+
+    def objective_batch(zfree: np.ndarray) -> np.ndarray:
+        return sur.predict_smooth(from_search(space.full(zfree)))
+
+    def objective(zfree: np.ndarray) -> float:
+        return float(objective_batch(zfree)[0])
+
+    n_train = n_starts // 2
+    starts = np.vstack([_training_starts(n_train),
+                        design.latin_hypercube(n_starts - n_train, seed=seed)])
+    origins = ["train"] * n_train + ["lhs"] * (n_starts - n_train)
+    de = optimize.differential_evolution(
+        lambda zt: objective_batch(zt.T), space.bounds.tolist(), seed=seed, vectorized=True,
+        updating="deferred", polish=False, popsize=20, maxiter=200, tol=1e-8)
+    z_starts = [to_search(p)[0][space.free] for p in starts] + [np.asarray(de.x, dtype=float)]
+    origins.append("differential-evolution")
+
+    ends = [_nelder_mead(objective, np.clip(z0, space.bounds[:, 0], space.bounds[:, 1]),
+                         space.bounds, 0.05, maxfev=maxfev, xatol=1e-4, fatol=1e-6)
+            for z0 in z_starts]
+    z_end = space.full(np.array(ends))
+    chi2 = objective_batch(np.array(ends))
+    order = np.lexsort((np.arange(len(chi2)), chi2))
+    kept: list[int] = []
+    for i in order:
+        if all(np.linalg.norm((z_end[i] - z_end[j]) / _SEARCH_WIDTH) > _MERGE_DISTANCE
+               for j in kept):
+            kept.append(int(i))
+    frame = pd.DataFrame(from_search(z_end[kept]), columns=list(alps.PARAMETERS))
+    frame["chi2_surrogate"] = chi2[kept]
+    frame["origin"] = [origins[i] for i in kept]
+    return frame
+
+
+class _BudgetExhausted(Exception):
+    pass
+
+
+def best_fit(surrogate: Any = None, seed: int = 0, *, n_starts: int = 16, top_k: int = 5,
+             polish: bool = True, polish_budget: int = 15, polish_step: float = 0.02,
+             fixed: Mapping[str, float] | None = None, executor: Any = "serial",
+             progress: bool | None = None) -> BestFit:
+    """Best fit of the ALP parameters: surrogate minimisation, then exact verification and polish.
+
+    Parameters
+    ----------
+    surrogate : TwoStageSurrogate, optional
+        Default :func:`lecture_utils.surrogate.default_surrogate` (a compiled one works too).
+    seed : int
+        Seeds the Latin-hypercube starts and differential evolution (:func:`surrogate_minima`).
+    n_starts : int
+        Nelder–Mead starts on the surrogate (half lowest training points, half Latin hypercube).
+    top_k : int
+        Distinct surrogate minima (lowest surrogate χ² first) at which the exact χ² is evaluated.
+    polish : bool
+        Refine the best exact candidate with a Nelder–Mead on the exact χ².
+    polish_budget : int
+        Exact evaluations the polish may use (it stops when they are spent).
+    polish_step : float
+        Initial simplex of the polish, in units of the domain width per coordinate.
+    fixed : mapping, optional
+        Parameters held fixed, e.g. ``{"cuR": 0.0}`` (physical values; f_a in GeV).
+    executor : optional
+        How exact points are evaluated (:func:`exact_chi2`; default in this process).
+    progress : bool, optional
+        Progress bar over the exact evaluations (default: ``LECTURE_UTILS_PROGRESS``).
+
+    Returns
+    -------
+    BestFit
+        ``point`` (6,), ``chi2_surrogate``, ``chi2_exact`` and the record of both stages. At most
+        ``top_k + polish_budget`` exact evaluations, each cached (store ``"bestfit"``).
+    """
+    sur = _resolve_surrogate(surrogate)
+    top_k = _check_int(top_k, "top_k", 1)
+    polish_budget = _check_int(polish_budget, "polish_budget", 0)
+    if not (isinstance(polish_step, int | float) and 0 < polish_step < 1):
+        raise ValueError(f"polish_step must be a number in (0, 1), got {polish_step!r}")
+    fixed_idx = _check_fixed(fixed)
+    space = _Space(fixed_idx)
+    candidates = surrogate_minima(sur, seed, n_starts=n_starts, fixed=fixed)
+    chosen = candidates.iloc[:top_k]
+    chosen_pts = chosen[list(alps.PARAMETERS)].to_numpy()
+    chi2_top = exact_chi2(chosen_pts, executor=executor, progress=progress)
+    candidates["chi2_exact"] = np.nan
+    candidates.loc[chosen.index, "chi2_exact"] = chi2_top
+    if not np.isfinite(chi2_top).any():
+        raise RuntimeError(f"the exact χ² failed at all {len(chi2_top)} surrogate candidates")
+    k_best = int(np.nanargmin(chi2_top))
+    best_point, best_chi2 = chosen_pts[k_best], float(chi2_top[k_best])
+
+    trace: list[tuple[np.ndarray, float]] = []
+    if polish and polish_budget > 0:
+        def exact_objective(zfree: np.ndarray) -> float:
+            if len(trace) >= polish_budget:
+                raise _BudgetExhausted
+            p = from_search(space.full(zfree))
+            value = float(exact_chi2(p, executor=executor)[0])
+            trace.append((p[0], value))
+            return value if math.isfinite(value) else _FAILED_CHI2
+
+        z0 = to_search(best_point)[0][space.free]
+        with contextlib.suppress(_BudgetExhausted):
+            _nelder_mead(exact_objective, z0, space.bounds, polish_step,
+                         maxfev=polish_budget, xatol=1e-6, fatol=1e-6)
+        for p, value in trace:
+            if math.isfinite(value) and value < best_chi2:
+                best_point, best_chi2 = p, value
+    polish_frame = pd.DataFrame([p for p, _ in trace], columns=list(alps.PARAMETERS))
+    polish_frame["chi2_exact"] = [v for _, v in trace]
+    point = np.array(best_point, dtype=float)
+    return BestFit(
+        point=point, chi2_surrogate=float(sur.predict_smooth(point[None, :])[0]),
+        chi2_exact=best_chi2, seed=seed, candidates=candidates, polish=polish_frame,
+        n_exact=len(chosen_pts) + len(trace),
+        fixed={alps.PARAMETERS[i]: (10.0**v if i == 0 else v) for i, v in fixed_idx.items()},
+        settings={"n_starts": n_starts, "top_k": top_k, "polish": polish,
+                  "polish_budget": polish_budget, "polish_step": polish_step})
+
+
+# --------------------------------------------------------------------------------------------
+# profiles on the (smoothed) surrogate
+# --------------------------------------------------------------------------------------------
+def _profile_starts(start: Any) -> np.ndarray:
+    if start is None:
+        raise ValueError("give start: physical point(s) of shape (6,) or (k, 6), e.g. "
+                         "best_fit(...).point")
+    z = to_search(start)
+    return np.clip(z, SEARCH_BOUNDS[:, 0], SEARCH_BOUNDS[:, 1])
+
+
+def profile_1d(parameter: str, grid: Any, *, start: Any,
+               smoothed: SmoothedSurrogate | None = None, tol: float = 0.1,
+               progress: bool | None = None) -> stats.Profile1D:
+    """Profile likelihood of one search coordinate on the smoothed surrogate χ².
+
+    ``parameter`` is a name of :data:`SEARCH_NAMES` (f_a as ``"log10_fa"``, grid in
+    log10(f_a/GeV)); ``grid`` strictly increasing inside :data:`SEARCH_BOUNDS`. ``start``: one
+    physical point (6,) or several (k, 6) where MIGRAD starts. With several starts (e.g. the
+    minima of different branches of the fit) :func:`lecture_utils.stats.profile_1d` runs from
+    each, and the result is their lower envelope — a profile is a *global* minimum over the
+    nuisance parameters, and a scan warm-started along one branch cannot jump to another.
+    ``tol``: MIGRAD tolerance (EDM < 0.002·tol; 0.1 is Minuit's default — the surrogate is not
+    more precise than that). The result's ``params`` are in search coordinates
+    (:func:`from_search` converts them).
+    """
+    sm = SmoothedSurrogate() if smoothed is None else smoothed
+    index = _search_index(parameter)
+    runs = [stats.profile_1d(sm._chi2_for_minuit, z0, index, grid, bounds=SEARCH_BOUNDS.tolist(),
+                             names=SEARCH_NAMES, tol=tol, progress=progress)
+            for z0 in _profile_starts(start)]
+    if len(runs) == 1:
+        return runs[0]
+    chi2 = np.array([r.chi2 for r in runs])
+    pick = np.argmin(chi2, axis=0)
+    cols = np.arange(chi2.shape[1])
+    best_run = runs[int(np.argmin([r.chi2_min for r in runs]))]
+    return stats.Profile1D(
+        index=best_run.index, name=best_run.name, names=best_run.names, grid=best_run.grid,
+        chi2=chi2[pick, cols], params=np.array([runs[r].params[c] for c, r in enumerate(pick)]),
+        valid=np.array([runs[r].valid[c] for c, r in enumerate(pick)]),
+        best_fit=best_run.best_fit, chi2_min=best_run.chi2_min,
+        _minimiser=best_run._minimiser)
+
+
+def profile_2d(parameters: tuple[str, str], grid_x: Any, grid_y: Any, *, start: Any,
+               smoothed: SmoothedSurrogate | None = None, tol: float = 0.1,
+               progress: bool | None = None) -> stats.Profile2D:
+    """Profile likelihood of two search coordinates on the smoothed surrogate χ², lower envelope
+    over the runs from each ``start`` (see :func:`profile_1d`); arrays of shape
+    (len(grid_y), len(grid_x))."""
+    sm = SmoothedSurrogate() if smoothed is None else smoothed
+    if len(parameters) != 2:
+        raise ValueError(f"parameters must name two search coordinates, got {parameters!r}")
+    indices = (_search_index(parameters[0]), _search_index(parameters[1]))
+    runs = [stats.profile_2d(sm._chi2_for_minuit, z0, indices, grid_x, grid_y,
+                             bounds=SEARCH_BOUNDS.tolist(), names=SEARCH_NAMES, tol=tol,
+                             progress=progress)
+            for z0 in _profile_starts(start)]
+    if len(runs) == 1:
+        return runs[0]
+    chi2 = np.array([r.chi2 for r in runs])
+    pick = np.argmin(chi2, axis=0)
+    best_run = runs[int(np.argmin([r.chi2_min for r in runs]))]
+    rows, cols = np.indices(pick.shape)
+    params = np.array([r.params for r in runs])[pick, rows, cols]
+    valid = np.array([r.valid for r in runs])[pick, rows, cols]
+    return stats.Profile2D(
+        indices=best_run.indices, names=best_run.names, x=best_run.x, y=best_run.y,
+        chi2=chi2[pick, rows, cols], params=params, valid=valid, best_fit=best_run.best_fit,
+        chi2_min=best_run.chi2_min)
+
+
+# --------------------------------------------------------------------------------------------
+# the Bayesian posterior (chapter 7's sampler), checkpointed in the cache
+# --------------------------------------------------------------------------------------------
+def posterior(prior: Any = "loguniform", seed: int = 0, *, surrogate: Any = None,
+              progress: bool | None = None) -> Any:
+    """:func:`lecture_utils.sampling.sample_posterior`, its result cached on disk.
+
+    The result (a :class:`~lecture_utils.sampling.PosteriorResult`, without its surrogate) is
+    stored under ``cache_dir("posteriors")``, keyed by the surrogate (training-data hash and model
+    files), the prior, the seed and the source code of :mod:`lecture_utils.sampling`; a rebuilt
+    notebook loads the same chain instead of sampling again, and any change of these samples
+    anew. ``surrogate=None`` means the sampler's default (the course's surrogate, compiled),
+    which is only built when a run is needed.
+    """
+    import logging
+    import pickle
+
+    # arviz (imported by the sampler) announces its plotting backend at INFO level on import;
+    # that is not a message for a reader of the book
+    arviz_logger = logging.getLogger("arviz")
+    level = arviz_logger.level
+    arviz_logger.setLevel(logging.WARNING)
+    try:
+        from . import sampling
+    finally:
+        arviz_logger.setLevel(level)
+
+    pr = sampling._as_prior(prior)
+    seed = _check_int(seed, "seed", 0)
+    meta = (surrogate_module.default_surrogate() if surrogate is None else surrogate).metadata
+    key = content_hash("fit.posterior", meta.get("data_hash"), meta.get("model_sha256"),
+                       "default" if surrogate is None else type(surrogate).__name__, repr(pr),
+                       seed, inspect.getsource(sampling))[:24]
+    path = cache_dir("posteriors") / f"posterior-{key}.pkl"
+    if path.exists():
+        with contextlib.suppress(Exception), path.open("rb") as f:  # unreadable: run again
+            return pickle.load(f)
+    result = sampling.sample_posterior(surrogate, prior=pr, seed=seed, progress=progress)
+    result.surrogate = None  # not pickled: the key identifies it
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with tmp.open("wb") as f:
+        pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# significance of the ALP hypothesis
+# --------------------------------------------------------------------------------------------
+def significance(chi2_null: float, chi2_alternative: float, dof: int) -> dict[str, float]:
+    """Likelihood-ratio test of a nested null hypothesis (e.g. the Standard-Model-like point).
+
+    ``Δχ² = chi2_null − chi2_alternative`` is compared with a χ² distribution of ``dof`` degrees
+    of freedom (Wilks; ``dof`` = parameters the null hypothesis fixes). Returns ``delta_chi2``,
+    ``dof``, ``pvalue`` and ``nsigma`` (two-sided Gaussian-equivalent, the convention of
+    :mod:`lecture_utils.stats`: Δχ² = n² for one parameter is nσ).
+    """
+    c0, c1 = float(chi2_null), float(chi2_alternative)
+    if not (math.isfinite(c0) and math.isfinite(c1)):
+        raise ValueError(f"χ² values must be finite, got {chi2_null!r}, {chi2_alternative!r}")
+    delta = c0 - c1
+    if delta < 0:
+        raise ValueError(f"the alternative fits worse than the null (Δχ² = {delta:.4g} < 0): is "
+                         "the best fit really a minimum?")
+    pvalue = float(stats.chi2_pvalue(delta, dof))
+    nsigma = float(stats.pvalue_to_nsigma(pvalue)) if 0 < pvalue < 1 else (
+        0.0 if pvalue >= 1 else math.inf)
+    return {"delta_chi2": delta, "dof": int(dof), "pvalue": pvalue, "nsigma": nsigma}
