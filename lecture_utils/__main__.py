@@ -7,6 +7,7 @@ dataset    (re)build a shipped data set from its recipe (train, holdout); resume
 status     summary of a store
 compact    merge a store's chunk files into one
 tune       tune the surrogate hyperparameters with optuna (lecture_utils.tuning)
+active     extend the training set with actively chosen points (lecture_utils.active)
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     # to import and the data commands do not need it)
     sub.add_parser("tune", help="tune the surrogate's hyperparameters with optuna "
                    "(see: python -m lecture_utils tune --help)", add_help=False)
+    sub.add_parser("active", help="extend the training set with actively chosen exact points "
+                   "(see: python -m lecture_utils active --help)", add_help=False)
     return p
 
 
@@ -149,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import tuning
 
         return tuning.main(argv[1:])
+    if argv[:1] == ["active"]:
+        from . import active
+
+        return active.main(argv[1:])
     args = build_parser().parse_args(argv)
     np.seterr(all="warn")
     return int(args.func(args))

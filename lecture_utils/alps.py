@@ -402,19 +402,28 @@ def low_energy_couplings(points: Any, integrator: Integrator = "exact", *,
     All dimensionless, in ALPaca's ``VA_below`` basis at m_a = :data:`MA_GEV`.
     """
     arr = validate_points(points, allow_extrapolation=allow_extrapolation)
-    rows = []
-    for p in arr:
-        low = couplings_low(p, integrator).values
-        cbs = complex(np.asarray(low["cdV"])[1, 2])
-        rows.append({
-            "ct": p[2] - p[1],
-            "cbs_re": cbs.real, "cbs_im": cbs.imag, "cbs_abs": abs(cbs),
-            "cmumu_A": float(np.real(np.asarray(low["ceA"])[1, 1])),
-            "cee_A": float(np.real(np.asarray(low["ceA"])[0, 0])),
-            "ctautau_A": float(np.real(np.asarray(low["ceA"])[2, 2])),
-            "cnu33": float(np.real(np.asarray(low["cnu"])[2, 2])),
-        })
+    rows = [_running_couplings(p, integrator)[1] for p in arr]
     return pd.DataFrame(rows, columns=list(LOW_ENERGY_COLUMNS))
+
+
+def _running_couplings(point: np.ndarray, integrator: Integrator) -> tuple[Any, dict[str, float]]:
+    """Run one point (6,) to m_a: ALPaca's couplings at m_a (``VA_below``) and the derived
+    couplings read off them — ``ct``, ``cbs_re``, ``cbs_im``, ``cbs_abs``, ``cbs_phase`` (radians),
+    ``cmumu_A``, ``cee_A``, ``ctautau_A``, ``cnu33`` (see :func:`low_energy_couplings`; all
+    dimensionless). Shared by :func:`low_energy_couplings` and :func:`derived_quantities`."""
+    low = couplings_low(point, integrator)
+    values = low.values
+    cbs = complex(np.asarray(values["cdV"])[1, 2])
+    cea = np.asarray(values["ceA"])
+    return low, {
+        "ct": point[2] - point[1],
+        "cbs_re": cbs.real, "cbs_im": cbs.imag, "cbs_abs": abs(cbs),
+        "cbs_phase": float(np.angle(cbs)),
+        "cmumu_A": float(np.real(cea[1, 1])),
+        "cee_A": float(np.real(cea[0, 0])),
+        "ctautau_A": float(np.real(cea[2, 2])),
+        "cnu33": float(np.real(np.asarray(values["cnu"])[2, 2])),
+    }
 
 
 OBSERVABLE_COLUMNS: tuple[str, ...] = (
@@ -597,14 +606,6 @@ def derived_quantities(points: Any, integrator: Integrator = "exact", *,
     arr = validate_points(points, allow_extrapolation=allow_extrapolation)
     rows = []
     for p in arr:
-        low = couplings_low(p, integrator)
-        values = low.values
-        cbs = complex(np.asarray(values["cdV"])[1, 2])
-        rows.append({
-            "ct": float(p[2] - p[1]),
-            "cbs_re": cbs.real, "cbs_im": cbs.imag, "cbs_abs": abs(cbs),
-            "cbs_phase": float(np.angle(cbs)),
-            "cmumu_A": float(np.real(np.asarray(values["ceA"])[1, 1])),
-            **_decay_quantities(low, float(p[0])),
-        })
+        low, couplings = _running_couplings(p, integrator)
+        rows.append(couplings | _decay_quantities(low, float(p[0])))
     return pd.DataFrame(rows, columns=list(DERIVED_COLUMNS))

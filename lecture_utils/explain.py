@@ -42,28 +42,25 @@ Global summaries are returned as :class:`pandas.DataFrame` (:func:`global_import
 helpers draw them in the book style (:func:`lecture_utils.plotting.use_style`).
 
 For the physics reading, :func:`observable_contributions` (χ² per measurement) and
-:func:`low_energy_table` evaluate ALPaca, caching every point on disk by content hash (like
-:func:`lecture_utils.data.evaluate_cached`); :func:`coupling_response` gives the linear map from the
-couplings at 4π f_a to the low-energy couplings; :func:`feature_line` and
+:func:`low_energy_table` evaluate ALPaca through the per-point evaluation cache of
+:mod:`lecture_utils.data` (:func:`~lecture_utils.data.cached_tables`, the cache behind
+:func:`~lecture_utils.data.evaluate_cached`); :func:`coupling_response` gives the linear map from
+the couplings at 4π f_a to the low-energy couplings; :func:`feature_line` and
 :func:`interaction_contrast` place points along one feature, or around a point in two, in the
 feature space the SHAP values refer to.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from . import alps
+from . import alps, data
 from . import surrogate as sg
-from ._cache import cache_dir, content_hash
-from ._progress import progress_bar
 
 __all__ = [
     "DEFAULT_BACKGROUND_SIZE",
@@ -733,37 +730,6 @@ def _check_parameter(parameter: str) -> int:
 # --------------------------------------------------------------------------------------------
 # the physics reading: cached ALPaca evaluations
 # --------------------------------------------------------------------------------------------
-def _cached_rows(kind: str, points: np.ndarray, integrator: str,
-                 compute: Callable[[np.ndarray], dict[str, float]], name: str,
-                 progress: bool | None = None, desc: str = "") -> pd.DataFrame:
-    """``compute(point)`` for every row of ``points``, each result cached on disk.
-
-    One JSON file per point under ``cache_dir("explain", name)``, keyed by a content hash of the
-    point (float64 bytes), ``kind``, the integrator, the ALPaca version and the χ² convention, and
-    written atomically, so any later call — in any process, with any set of points that contains
-    it — reads it instead of running ALPaca. Returns one row per point, in input order.
-    """
-    import json
-
-    from .data import points_hash
-
-    folder = cache_dir("explain", name)
-    fixed = content_hash(kind, integrator, alps.alpaca_version(), alps.convention())
-    rows: list[dict[str, float]] = []
-    for point in progress_bar(points, progress=progress, desc=desc or kind):
-        key = content_hash(fixed, points_hash(point[None, :]))[:24]
-        path = folder / f"{kind}-{integrator}-{key}.json"
-        if path.exists():
-            rows.append(json.loads(path.read_text()))
-            continue
-        row = {k: float(v) for k, v in compute(point).items()}
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(row))
-        os.replace(tmp, path)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def observable_contributions(points: Any, integrator: alps.Integrator = "leadinglog", *,
                              name: str = "physics", progress: bool | None = None
                              ) -> pd.DataFrame:
@@ -772,30 +738,24 @@ def observable_contributions(points: Any, integrator: alps.Integrator = "leading
     Columns ``"<observable> (<experiment>)"`` (those with dof > 0 at m_a, as in
     :func:`lecture_utils.alps.chi2_breakdown`), one row per point in input order; each row sums to
     :func:`lecture_utils.alps.chi2` at that point. Costs one ALPaca χ² per point (≈ 1–2 s with
-    the leading-log running); every point is cached on disk by its hash, the integrator and the
-    ALPaca version, so a later call — in any process — reads it.
+    the leading-log running); every point is cached on disk by
+    :func:`lecture_utils.data.cached_tables` (the per-point evaluation cache, kind
+    ``"breakdown"``), so a later call — in any process, with any set of points containing it —
+    reads it. ``name`` labels the cache entries written.
     """
-    pts = alps.validate_points(points)
-
-    def compute(point: np.ndarray) -> dict[str, float]:
-        b = alps.chi2_breakdown(point, integrator)
+    rows = []
+    for b in data.cached_tables("breakdown", points, integrator, name=name, progress=progress):
         keys = b["observable"].astype(str) + " (" + b["experiment"].astype(str) + ")"
-        return dict(zip(keys, b["chi2"], strict=True))
-
-    table = _cached_rows("breakdown", pts, integrator, compute, name, progress, "χ² breakdown")
-    return table.fillna(0.0)
+        rows.append(dict(zip(keys, b["chi2"], strict=True)))
+    return pd.DataFrame(rows).fillna(0.0)
 
 
 def low_energy_table(points: Any, integrator: alps.Integrator = "leadinglog", *,
                      name: str = "physics", progress: bool | None = None) -> pd.DataFrame:
     """:func:`lecture_utils.alps.low_energy_couplings` of ``points`` (n, 6), each point cached on
-    disk (columns :data:`lecture_utils.alps.LOW_ENERGY_COLUMNS`, one row per point)."""
-    pts = alps.validate_points(points)
-
-    def compute(point: np.ndarray) -> dict[str, float]:
-        return alps.low_energy_couplings(point, integrator).iloc[0].to_dict()
-
-    table = _cached_rows("low-energy", pts, integrator, compute, name, progress, "couplings")
+    disk by :func:`lecture_utils.data.cached_table` (kind ``"low-energy"``; columns
+    :data:`lecture_utils.alps.LOW_ENERGY_COLUMNS`, one row per point)."""
+    table = data.cached_table("low-energy", points, integrator, name=name, progress=progress)
     return table[list(alps.LOW_ENERGY_COLUMNS)]
 
 

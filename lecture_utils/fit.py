@@ -11,7 +11,9 @@ All minimisers work in the *search coordinates* ``z = (log10(f_a / GeV), c_qL33,
 c_lL33, c_eR)`` (:data:`SEARCH_NAMES`, bounds :data:`SEARCH_BOUNDS` = the domain of the data): f_a
 spans more than a decade, and the surrogate's features use log10 f_a too. :func:`to_search` and
 :func:`from_search` convert; every public result is reported in physical parameters
-(:data:`lecture_utils.alps.PARAMETERS` order, f_a in GeV).
+(:data:`lecture_utils.alps.PARAMETERS` order, f_a in GeV). The coordinates are defined in
+:mod:`lecture_utils.surrogate` (with :class:`SmoothedSurrogate`, so that chapter 7's sampler can
+use them without importing this module) and re-exported here.
 
 Best fit (:func:`best_fit`)
 ---------------------------
@@ -25,15 +27,17 @@ Best fit (:func:`best_fit`)
    surrogate χ² (the surrogate can be wrong — a gate that accepts a point with a huge true χ² —
    which is why several candidates are checked), the best one is kept, and optionally polished by
    a short Nelder–Mead on the exact χ² with a fixed budget of evaluations. Every exact evaluation
-   goes through :func:`lecture_utils.data.evaluate_cached` (store ``"bestfit"``), so rebuilding a
-   notebook costs nothing.
+   goes through the per-point cache :func:`lecture_utils.data.evaluate_cached`, so rebuilding a
+   notebook costs nothing; the candidates are evaluated in one batch, and so are the vertices of
+   the polish's initial simplex (the Nelder–Mead steps after them are sequential by nature).
 
 Everything is deterministic: the same surrogate and seed give the same point.
 
 Profiles (:func:`profile_1d`, :func:`profile_2d`)
 --------------------------------------------------
 :func:`lecture_utils.stats.profile_1d` minimises the nuisance parameters with MIGRAD, which needs
-derivatives — and a tree ensemble has none. :class:`SmoothedSurrogate` replaces every split
+derivatives — and a tree ensemble has none. :class:`SmoothedSurrogate` (defined in
+:mod:`lecture_utils.surrogate`, re-exported here) replaces every split
 ``x_f < t`` of both stages by the probability ``Φ((t − x_f)/σ_f)`` that a Gaussian-smeared input
 falls on its left (a "soft" tree): the result is the surrogate averaged over a small Gaussian
 blur of its inputs, infinitely differentiable, and equal to the surrogate as the blur goes to
@@ -44,8 +48,9 @@ the exact χ² at the profiled points (:func:`spot_check`) — a minimiser finds
 surrogate is wrongly low, so these checks are not optional.
 
 Also here: :func:`cached_table` (ALPaca tables such as :func:`alps.observable_table` and
-:func:`alps.derived_quantities`, cached on disk), :func:`posterior` (chapter 7's sampler with its
-result cached) and :func:`significance` (likelihood-ratio test against a nested hypothesis).
+:func:`alps.derived_quantities`, cached point by point by :func:`lecture_utils.data.cached_table`),
+:func:`posterior` (chapter 7's sampler with its result cached) and :func:`significance`
+(likelihood-ratio test against a nested hypothesis).
 """
 
 from __future__ import annotations
@@ -55,18 +60,27 @@ import inspect
 import math
 import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import optimize
 
 from . import alps, data, design, stats
 from . import surrogate as surrogate_module
 from ._cache import cache_dir, content_hash
-from ._progress import progress_bar
+from .surrogate import (
+    _FAILED_CHI2,
+    DEFAULT_SMOOTHING,
+    SEARCH_BOUNDS,
+    SEARCH_NAMES,
+    SmoothedSurrogate,
+    SoftTreeEnsemble,
+    from_search,
+    to_search,
+)
 
 __all__ = [
     "DEFAULT_SMOOTHING",
@@ -88,61 +102,15 @@ __all__ = [
     "to_search",
 ]
 
-SEARCH_NAMES: tuple[str, ...] = ("log10_fa",) + alps.PARAMETERS[1:]
-"""Names of the search coordinates: log10(f_a / GeV) and the five couplings."""
-
-SEARCH_BOUNDS: np.ndarray = alps.DOMAIN.unit_bounds
-"""Bounds of the search coordinates, shape (6, 2): the domain of the data and the surrogate."""
-
 _SEARCH_WIDTH: np.ndarray = SEARCH_BOUNDS[:, 1] - SEARCH_BOUNDS[:, 0]
-
-DEFAULT_SMOOTHING: tuple[float, ...] = (0.04, 0.1, 0.1, 0.1, 0.1, 0.1)
-"""Gaussian blur σ of :class:`SmoothedSurrogate` in search coordinates: 0.04 in log10 f_a and 0.1
-in each coupling — 1.4–2.4 % of the width of the domain. Measured on the hold-out set with the
-600-point training set: the blur moves the surrogate's χ² by a fraction of the surrogate's own
-error there, and MIGRAD needs about half the calls it needs with half the blur (chapter 8 shows the
-comparison)."""
 
 _MERGE_DISTANCE: float = 0.01
 """Surrogate minima closer than this (in units of the domain width, Euclidean) are one candidate."""
 
-_PRUNE: float = 1e-14
-"""Probability mass below which a branch of a soft tree is not followed further."""
-
-_FAILED_CHI2: float = 1e30
-"""Stand-in χ² for a failed exact evaluation inside the exact Nelder–Mead, and for non-finite
-coordinates proposed by a diverging MIGRAD step (never reported as a result)."""
-
 
 # --------------------------------------------------------------------------------------------
-# coordinates
+# input checks
 # --------------------------------------------------------------------------------------------
-def to_search(points: Any) -> np.ndarray:
-    """Physical points (n, 6) or (6,) → search coordinates (n, 6): f_a replaced by log10(f_a/GeV).
-
-    Points are validated (:func:`alps.validate_points`, extrapolation allowed).
-    """
-    z = alps.validate_points(points, allow_extrapolation=True).copy()
-    z[:, 0] = np.log10(z[:, 0])
-    return z
-
-
-def from_search(z: Any) -> np.ndarray:
-    """Search coordinates (n, 6) or (6,) → physical points (n, 6), f_a in GeV."""
-    try:
-        arr = np.array(z, dtype=float, ndmin=2)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"search coordinates must be numeric, shape (n, 6): {exc}") from None
-    if arr.ndim != 2 or arr.shape[1] != len(SEARCH_NAMES):
-        raise ValueError(f"search coordinates must have shape (n, {len(SEARCH_NAMES)}) with "
-                         f"columns {SEARCH_NAMES}; got shape {np.shape(z)}")
-    if not np.isfinite(arr).all():
-        raise ValueError("search coordinates contain NaN or inf")
-    pts = arr.copy()
-    pts[:, 0] = 10.0 ** arr[:, 0]
-    return pts
-
-
 def _search_index(name: str) -> int:
     if name == "fa":
         raise ValueError("profile f_a on a logarithmic grid: use the search coordinate 'log10_fa' "
@@ -152,13 +120,7 @@ def _search_index(name: str) -> int:
     return SEARCH_NAMES.index(name)
 
 
-def _resolve_surrogate(surrogate: Any) -> Any:
-    if surrogate is None:
-        return surrogate_module.default_surrogate()
-    if not isinstance(surrogate, surrogate_module.TwoStageSurrogate):
-        raise ValueError("surrogate must be a TwoStageSurrogate (or CompiledSurrogate), got "
-                         f"{type(surrogate).__name__}")
-    return surrogate
+_resolve_surrogate = surrogate_module._resolve_surrogate
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -168,300 +130,73 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# a differentiable surrogate: Gaussian-smoothed ("soft") trees
-# --------------------------------------------------------------------------------------------
-class SoftTreeEnsemble:
-    """XGBoost tree ensembles whose splits are smeared by Gaussian input noise.
-
-    Built from one or more boosters on the same ``n_features`` inputs (e.g. the gate and the
-    regressor of a surrogate), walked together. :meth:`margin` returns, for inputs ``x`` (n, F)
-    and per-input standard deviations ``sigma`` (n, F), the expectation of each booster's raw
-    output (margin) when every feature ``f`` is replaced by ``x_f + sigma_f ε``, ``ε ~ N(0, 1)``:
-    each split ``x_f < t`` sends the fraction ``Φ((t − x_f)/σ_f)`` of the probability mass left,
-    treating the splits along a path as independent (exact when a path tests each feature once).
-    ``sigma`` must be > 0; with ``sigma = None`` the walk is the ordinary one and reproduces
-    XGBoost (checked on ``probe`` rows at construction, else :class:`RuntimeError`).
-    """
-
-    def __init__(self, boosters: Sequence[Any], *, n_features: int, probe: np.ndarray) -> None:
-        self.n_features = int(n_features)
-        self.n_outputs = len(boosters)
-        features, thresholds, lefts, rights, leaves, outputs, roots = [], [], [], [], [], [], []
-        offset = 0
-        for k, booster in enumerate(boosters):
-            frame = booster.trees_to_dataframe()
-            frame = frame.sort_values(["Tree", "Node"], kind="stable")
-            ids = {node_id: offset + i for i, node_id in enumerate(frame["ID"])}
-            is_leaf = (frame["Feature"] == "Leaf").to_numpy()
-            feature = np.zeros(len(frame), dtype=np.intp)
-            feature[~is_leaf] = [int(str(f).lstrip("f")) for f in frame["Feature"][~is_leaf]]
-            if (feature >= self.n_features).any():
-                raise ValueError(f"booster {k} splits on a feature >= {self.n_features}")
-            threshold = np.where(is_leaf, np.nan, frame["Split"].to_numpy(dtype=float,
-                                                                           na_value=np.nan))
-            left = np.array([ids[y] if not leaf_ else -1
-                             for y, leaf_ in zip(frame["Yes"], is_leaf, strict=True)])
-            right = np.array([ids[n] if not leaf_ else -1
-                              for n, leaf_ in zip(frame["No"], is_leaf, strict=True)])
-            features.append(feature)
-            thresholds.append(threshold)
-            lefts.append(left)
-            rights.append(right)
-            leaves.append(np.where(is_leaf, frame["Gain"].to_numpy(dtype=float), 0.0))
-            outputs.append(np.full(len(frame), k))
-            roots.append(offset + np.flatnonzero(frame["Node"].to_numpy() == 0))
-            offset += len(frame)
-        self.feature = np.concatenate(features)
-        self.threshold = np.concatenate(thresholds)
-        self.left_child = np.concatenate(lefts)
-        self.right_child = np.concatenate(rights)
-        self.leaf_value = np.concatenate(leaves)
-        self.is_leaf = self.left_child < 0
-        self.output = np.concatenate(outputs)
-        self.roots = np.concatenate(roots)
-        # the constant (base score) of each booster is read off XGBoost's own predictions
-        x = np.asarray(probe, dtype=np.float32)
-        walked = self._walk(x.astype(float), None)
-        self.base = np.empty(self.n_outputs)
-        for k, booster in enumerate(boosters):
-            reference = booster.inplace_predict(x, predict_type="margin").astype(float)
-            offsets = reference - walked[:, k]
-            self.base[k] = float(np.median(offsets))
-            spread = float(np.max(np.abs(offsets - self.base[k])))
-            if spread > 1e-4 * max(1.0, float(np.max(np.abs(reference)))):
-                raise RuntimeError(f"soft-tree walk does not reproduce booster {k} (deviation "
-                                   f"{spread:.3g}); unsupported model structure")
-
-    def _walk(self, x: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
-        """Sum of expected leaf values per row and booster, shape (n, n_outputs): every
-        (row, node) pair that carries probability mass moves down one level per step; mass below
-        :data:`_PRUNE` is dropped (its contribution is < 1e-12 χ² units)."""
-        n, n_features = x.shape
-        node = np.tile(self.roots, n)
-        row = np.repeat(np.arange(n), len(self.roots))
-        mass = np.ones(len(node))
-        slots: list[np.ndarray] = []     # (row, booster) slot of each leaf contribution
-        values: list[np.ndarray] = []
-        x_flat = x.ravel()
-        s_flat = None if sigma is None else sigma.ravel()
-        while len(node):
-            leaf = self.is_leaf[node]
-            if leaf.any():
-                at_leaf = node[leaf]
-                slots.append(row[leaf] * self.n_outputs + self.output[at_leaf])
-                values.append(mass[leaf] * self.leaf_value[at_leaf])
-                inner = ~leaf
-                node, row, mass = node[inner], row[inner], mass[inner]
-                if not len(node):
-                    break
-            at = row * n_features + self.feature[node]
-            if s_flat is None:
-                go_left = (x_flat[at] < self.threshold[node]).astype(float)
-            else:
-                go_left = special.ndtr((self.threshold[node] - x_flat[at]) / s_flat[at])
-            left_mass = mass * go_left
-            mass = np.concatenate([left_mass, mass - left_mass])
-            node = np.concatenate([self.left_child[node], self.right_child[node]])
-            row = np.concatenate([row, row])
-            keep = mass > _PRUNE
-            node, row, mass = node[keep], row[keep], mass[keep]
-        out = np.bincount(np.concatenate(slots), weights=np.concatenate(values),
-                          minlength=n * self.n_outputs)
-        return out.reshape(n, self.n_outputs)
-
-    def _walk_one(self, x: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-        """:meth:`_walk` for one row (x, sigma of shape (F,)), without row bookkeeping — the
-        minimisers call it thousands of times. Returns shape (n_outputs,)."""
-        node = self.roots
-        mass = np.ones(len(node))
-        slots: list[np.ndarray] = []
-        values: list[np.ndarray] = []
-        while len(node):
-            leaf = self.is_leaf[node]
-            if leaf.any():
-                at_leaf = node[leaf]
-                slots.append(self.output[at_leaf])
-                values.append(mass[leaf] * self.leaf_value[at_leaf])
-                inner = ~leaf
-                node, mass = node[inner], mass[inner]
-                if not len(node):
-                    break
-            f = self.feature[node]
-            left_mass = mass * special.ndtr((self.threshold[node] - x[f]) / sigma[f])
-            mass = np.concatenate([left_mass, mass - left_mass])
-            node = np.concatenate([self.left_child[node], self.right_child[node]])
-            keep = mass > _PRUNE
-            node, mass = node[keep], mass[keep]
-        return np.bincount(np.concatenate(slots), weights=np.concatenate(values),
-                           minlength=self.n_outputs)
-
-    def margin(self, x: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
-        """Expected raw outputs for inputs ``x`` (n, F) blurred by ``sigma`` (n, F) (> 0) or not
-        blurred (``None``); shape (n, n_outputs), one column per booster."""
-        x = np.asarray(x, dtype=float)
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"x must have shape (n, {self.n_features}), got {x.shape}")
-        if sigma is not None:
-            sigma = np.broadcast_to(np.asarray(sigma, dtype=float), x.shape)
-            if not (np.isfinite(sigma).all() and (sigma > 0).all()):
-                raise ValueError("sigma must be finite and > 0 (None for the unsmoothed trees)")
-        if len(x) == 1 and sigma is not None:
-            return (self._walk_one(x[0], sigma[0]) + self.base)[None, :]
-        rows = max(1, 200_000 // len(self.roots))
-        out = np.empty((len(x), self.n_outputs))
-        for i in range(0, len(x), rows):
-            out[i:i + rows] = self._walk(x[i:i + rows],
-                                         None if sigma is None else sigma[i:i + rows])
-        return out + self.base
-
-
-class SmoothedSurrogate:
-    """The surrogate's smooth χ² with Gaussian-smoothed trees — differentiable, for MIGRAD.
-
-    ``chi2(points)`` (physical points (n, 6)) is :meth:`TwoStageSurrogate.predict_smooth` with
-    both stages replaced by their :class:`SoftTreeEnsemble`: ``χ²_reg,σ + s · max(0,
-    logit(threshold) − logit_σ)``. ``smoothing`` holds the blur σ in search coordinates
-    (:data:`SEARCH_NAMES`; default :data:`DEFAULT_SMOOTHING`); it is propagated to the features of
-    the surrogate's transform to first order (for the ``"ratio"`` features c_i·10⁶ GeV/f_a the blur
-    of log10 f_a contributes too). All widths must be > 0; as they shrink, the smoothed χ²
-    tends to the surrogate's (``SoftTreeEnsemble.margin(x, None)`` reproduces it exactly).
-    """
-
-    def __init__(self, surrogate: Any = None,
-                 smoothing: Sequence[float] = DEFAULT_SMOOTHING) -> None:
-        self.surrogate = _resolve_surrogate(surrogate)
-        width = np.asarray(smoothing, dtype=float)
-        if width.shape != (len(SEARCH_NAMES),) or not np.isfinite(width).all() or (
-                width <= 0).any():
-            raise ValueError(f"smoothing must be {len(SEARCH_NAMES)} finite widths > 0 (one per "
-                             f"search coordinate {SEARCH_NAMES}), got {smoothing!r}")
-        self.smoothing = width
-        # seeded probe points on which the soft-tree layout is checked against XGBoost
-        probe = self.surrogate.features(design.uniform_random(256, seed=0))
-        self.trees = SoftTreeEnsemble(
-            [self.surrogate.gate.get_booster(), self.surrogate.regressor.get_booster()],
-            n_features=probe.shape[1], probe=probe)
-
-    def feature_sigma(self, points: np.ndarray) -> np.ndarray:
-        """Blur of each model input at ``points`` (n, 6), shape (n, 6) (first-order propagation)."""
-        pts = surrogate_module.as_points(points)
-        h = self.smoothing
-        sigma = np.empty_like(pts)
-        sigma[:, 0] = h[0]
-        if self.surrogate.transform == "ratio":
-            scale = surrogate_module.FA_REFERENCE_GEV / pts[:, :1]
-            feature = pts[:, 1:] * scale
-            sigma[:, 1:] = np.hypot(scale * h[1:], math.log(10.0) * feature * h[0])
-        else:
-            sigma[:, 1:] = h[1:]
-        return sigma
-
-    def _both(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
-        pts = surrogate_module.as_points(points)
-        x = self.surrogate.features(pts).astype(float)
-        sigma = self.feature_sigma(pts)
-        both = self.trees.margin(x, sigma)
-        return both[:, 0], both[:, 1]
-
-    def chi2(self, points: Any) -> np.ndarray:
-        """Smoothed χ² at physical points (n, 6) or (6,), shape (n,), dimensionless."""
-        logit, reg = self._both(points)
-        s = self.surrogate
-        return reg + s.penalty_scale * np.maximum(0.0, s._logit_threshold() - logit)
-
-    def chi2_search(self, z: Any) -> float:
-        """Smoothed χ² of one point in search coordinates (6,) — the function MIGRAD minimises.
-
-        Values outside :data:`SEARCH_BOUNDS` are clipped to the bounds (MIGRAD's bounded
-        parameters stay inside anyway)."""
-        zz = np.asarray(z, dtype=float).reshape(1, -1)
-        if zz.shape[1] != len(SEARCH_NAMES) or not np.isfinite(zz).all():
-            raise ValueError(f"z must be {len(SEARCH_NAMES)} finite search coordinates, got {z!r}")
-        zz = np.clip(zz, SEARCH_BOUNDS[:, 0], SEARCH_BOUNDS[:, 1])
-        pts = from_search(zz)
-        x = self.surrogate.features(pts).astype(float)
-        logit, reg = self.trees.margin(x, self.feature_sigma(pts))[0]
-        s = self.surrogate
-        return float(reg + s.penalty_scale * max(0.0, s._logit_threshold() - logit))
-
-    def _chi2_for_minuit(self, z: np.ndarray) -> float:
-        """:meth:`chi2_search` for MIGRAD: a step that produced non-finite coordinates (a diverged
-        line search near a bound) gets a huge χ², so MIGRAD backs off instead of stopping."""
-        if not np.isfinite(z).all():
-            return _FAILED_CHI2
-        return self.chi2_search(z)
-
-
-# --------------------------------------------------------------------------------------------
 # exact evaluations (cached)
 # --------------------------------------------------------------------------------------------
-def exact_chi2(points: Any, *, name: str = "bestfit", executor: Any = "serial",
-               progress: bool | None = False) -> np.ndarray:
+def exact_chi2(points: Any, *, name: str = "bestfit", executor: Any = None,
+               workers: int | None = None, progress: bool | None = False) -> np.ndarray:
     """Exact ALPaca χ² at ``points`` (n, 6), shape (n,); NaN where ALPaca failed.
 
-    Each point is evaluated through :func:`lecture_utils.data.evaluate_cached` on its own (store
-    ``name``), so any later request for the same point — in this or another process — reads the
-    cached value. ``executor`` is passed on (default ``"serial"``: in this process, which has
-    ALPaca imported already; a process pool pays ALPaca's import per worker).
+    One call of :func:`lecture_utils.data.evaluate_cached`: points evaluated before — in this or
+    another process, in any batch — are read from the per-point cache, and the missing ones are
+    evaluated together in one engine call. ``executor``/``workers`` are passed on (default: in
+    this process for a handful of missing points, a local pool for more; pass a shared pool, e.g.
+    ``engine.local_pool(2)``, to spread even small batches over its workers). ``name`` labels
+    the cache entries written.
     """
-    pts = alps.validate_points(points)
-    out = np.empty(len(pts))
-    for i, p in enumerate(progress_bar(pts, progress=progress, total=len(pts),
-                                       desc=f"exact χ² ({name})")):
-        table = data.evaluate_cached(p[None, :], "exact", name=name, executor=executor,
-                                     progress=False)
-        out[i] = float(table["chi2"].iloc[0])
-    return out
+    table = data.evaluate_cached(points, "exact", name=name, executor=executor, workers=workers,
+                                 progress=progress)
+    return table["chi2"].to_numpy(dtype=float)
 
 
 def spot_check(points: Any, surrogate: Any = None, *, smoothed: SmoothedSurrogate | None = None,
-               name: str = "profile-checks", executor: Any = "serial") -> pd.DataFrame:
+               name: str = "profile-checks", executor: Any = None,
+               workers: int | None = None) -> pd.DataFrame:
     """Exact χ² beside the surrogate's at ``points`` (n, 6): one row per point with the six
     parameters, ``chi2_surrogate`` (:meth:`~TwoStageSurrogate.predict_smooth`),
-    ``chi2_smoothed`` (if ``smoothed`` is given) and ``chi2_exact`` (cached, store ``name``)."""
+    ``chi2_smoothed`` (if ``smoothed`` is given) and ``chi2_exact`` (:func:`exact_chi2`: one
+    batch, cached per point; ``executor``/``workers`` passed on)."""
     pts = alps.validate_points(points)
     sur = _resolve_surrogate(surrogate if smoothed is None else smoothed.surrogate)
     frame = pd.DataFrame(pts, columns=list(alps.PARAMETERS))
     frame["chi2_surrogate"] = sur.predict_smooth(pts)
     if smoothed is not None:
         frame["chi2_smoothed"] = smoothed.chi2(pts)
-    frame["chi2_exact"] = exact_chi2(pts, name=name, executor=executor)
+    frame["chi2_exact"] = exact_chi2(pts, name=name, executor=executor, workers=workers)
     return frame
 
 
-def _frame_key(func: Callable[..., pd.DataFrame], pts: np.ndarray, integrator: str) -> str:
-    source = inspect.getsource(func)
-    if func is alps.derived_quantities:
-        source += inspect.getsource(alps._decay_quantities)
-    return content_hash("cached_table", func.__qualname__, source, integrator,
-                        data.points_hash(pts), alps.alpaca_version(), alps.convention())[:24]
+def _table_kinds() -> dict[Callable[..., pd.DataFrame], str]:
+    """The ALPaca table functions :func:`cached_table` accepts → their kind in the cache."""
+    return {getattr(alps, function): kind for kind, function in data.TABLE_KINDS.items()}
+
+
+_ONE_POINT_KINDS: tuple[str, ...] = ("observables", "breakdown")
 
 
 def cached_table(func: Callable[..., pd.DataFrame], points: Any,
-                 integrator: alps.Integrator = "exact", *, name: str = "tables") -> pd.DataFrame:
-    """``func(points, integrator)`` for an ALPaca table function, cached on disk.
+                 integrator: alps.Integrator = "exact", *, name: str = "tables",
+                 executor: Any = None, workers: int | None = None) -> pd.DataFrame:
+    """``func(points, integrator)`` for an ALPaca table function, each point cached on disk.
 
     ``func`` is one of :func:`alps.derived_quantities`, :func:`alps.low_energy_couplings`,
     :func:`alps.observable_table` (one point) or :func:`alps.chi2_breakdown` (one point). The
-    result is stored under ``cache_dir("tables", name)`` keyed by the function's name and source
-    code, the points, the integrator, the ALPaca version and the χ² convention, so a rebuilt
-    notebook reads it instead of running ALPaca again; a change of any of them recomputes.
+    tables come from :func:`lecture_utils.data.cached_table`, the per-point evaluation cache
+    (keyed by the point, the integrator, ALPaca's version and χ² convention and the source of
+    :mod:`lecture_utils.alps`), so a rebuilt notebook reads them instead of running ALPaca again,
+    and a point already computed for any other call is not computed twice. Missing points are
+    computed in this process, or with ``executor``/``workers`` in a process pool; ``name``
+    labels the entries written.
     """
-    allowed = (alps.derived_quantities, alps.low_energy_couplings, alps.observable_table,
-               alps.chi2_breakdown)
-    if func not in allowed:
-        raise ValueError(f"cached_table supports {[f.__name__ for f in allowed]}, got {func!r}")
+    kinds = _table_kinds()
+    if func not in kinds:
+        raise ValueError(f"cached_table supports {[f.__name__ for f in kinds]}, got {func!r}")
+    kind = kinds[func]
     alps._check_integrator(integrator)
     pts = alps.validate_points(points)
-    path = cache_dir("tables", name) / f"{func.__name__}-{_frame_key(func, pts, integrator)}.pkl"
-    if path.exists():
-        with contextlib.suppress(Exception):  # an unreadable cache file is recomputed
-            return pd.read_pickle(path)
-    frame = func(pts, integrator)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    frame.to_pickle(tmp)
-    os.replace(tmp, path)
-    return frame
+    if kind in _ONE_POINT_KINDS and len(pts) != 1:
+        raise ValueError(f"{func.__name__} takes one point, got {len(pts)}")
+    return data.cached_table(kind, pts, integrator, name=name, executor=executor,
+                             workers=workers, progress=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,9 +291,9 @@ class _Space:
         return z
 
 
-def _nelder_mead(fn: Callable[[np.ndarray], float], z0: np.ndarray, bounds: np.ndarray,
-                 step: float, *, maxfev: int, xatol: float, fatol: float) -> np.ndarray:
-    """Bounded Nelder–Mead from ``z0`` with an initial simplex of ``step`` × the domain widths."""
+def _initial_simplex(z0: np.ndarray, bounds: np.ndarray, step: float) -> np.ndarray:
+    """The initial simplex of :func:`_nelder_mead`, shape (m + 1, m): ``z0`` and, per coordinate,
+    ``z0`` moved by ``step`` × the domain width (inwards at an upper bound)."""
     width = bounds[:, 1] - bounds[:, 0]
     simplex = [z0]
     for k in range(len(z0)):
@@ -566,9 +301,27 @@ def _nelder_mead(fn: Callable[[np.ndarray], float], z0: np.ndarray, bounds: np.n
         d = step * width[k]
         v[k] = v[k] + d if v[k] + d <= bounds[k, 1] else v[k] - d
         simplex.append(v)
+    return np.array(simplex)
+
+
+def _first_evaluations(z0: np.ndarray, bounds: np.ndarray, step: float) -> np.ndarray:
+    """The points a bounded Nelder–Mead of :func:`_nelder_mead` evaluates first, in order: the
+    vertices of its initial simplex as scipy places them (reflected into the box at an upper
+    bound, then clipped — ``scipy.optimize._optimize._minimize_neldermead``). Only used to
+    evaluate them in one batch beforehand; if they ever differed from scipy's, the cache would
+    simply miss and the results stay the same."""
+    simplex = _initial_simplex(z0, bounds, step)
+    lo, hi = bounds[:, 0], bounds[:, 1]
+    return np.clip(np.where(simplex > hi, 2 * hi - simplex, simplex), lo, hi)
+
+
+def _nelder_mead(fn: Callable[[np.ndarray], float], z0: np.ndarray, bounds: np.ndarray,
+                 step: float, *, maxfev: int, xatol: float, fatol: float) -> np.ndarray:
+    """Bounded Nelder–Mead from ``z0`` with an initial simplex of ``step`` × the domain widths."""
     res = optimize.minimize(fn, z0, method="Nelder-Mead", bounds=bounds.tolist(),
-                            options={"initial_simplex": np.array(simplex), "maxfev": maxfev,
-                                     "xatol": xatol, "fatol": fatol, "adaptive": True})
+                            options={"initial_simplex": _initial_simplex(z0, bounds, step),
+                                     "maxfev": maxfev, "xatol": xatol, "fatol": fatol,
+                                     "adaptive": True})
     return np.clip(np.asarray(res.x, dtype=float), bounds[:, 0], bounds[:, 1])
 
 
@@ -638,7 +391,8 @@ class _BudgetExhausted(Exception):
 
 def best_fit(surrogate: Any = None, seed: int = 0, *, n_starts: int = 16, top_k: int = 5,
              polish: bool = True, polish_budget: int = 15, polish_step: float = 0.02,
-             fixed: Mapping[str, float] | None = None, executor: Any = "serial",
+             fixed: Mapping[str, float] | None = None, executor: Any = None,
+             workers: int | None = None,
              progress: bool | None = None) -> BestFit:
     """Best fit of the ALP parameters: surrogate minimisation, then exact verification and polish.
 
@@ -660,8 +414,10 @@ def best_fit(surrogate: Any = None, seed: int = 0, *, n_starts: int = 16, top_k:
         Initial simplex of the polish, in units of the domain width per coordinate.
     fixed : mapping, optional
         Parameters held fixed, e.g. ``{"cuR": 0.0}`` (physical values; f_a in GeV).
-    executor : optional
-        How exact points are evaluated (:func:`exact_chi2`; default in this process).
+    executor, workers : optional
+        How exact points are evaluated (:func:`exact_chi2`; default: in this process for a
+        handful of points). A shared pool, e.g. ``engine.local_pool(2)``, spreads each batch
+        over its workers.
     progress : bool, optional
         Progress bar over the exact evaluations (default: ``LECTURE_UTILS_PROGRESS``).
 
@@ -669,7 +425,10 @@ def best_fit(surrogate: Any = None, seed: int = 0, *, n_starts: int = 16, top_k:
     -------
     BestFit
         ``point`` (6,), ``chi2_surrogate``, ``chi2_exact`` and the record of both stages. At most
-        ``top_k + polish_budget`` exact evaluations, each cached (store ``"bestfit"``).
+        ``top_k + polish_budget`` exact evaluations, each cached per point. They need few engine
+        calls: one for the ``top_k`` candidates, one for the first ``min(polish_budget, m + 1)``
+        evaluations of the polish (the vertices of its initial simplex, ``m`` free parameters),
+        then one per further Nelder–Mead step.
     """
     sur = _resolve_surrogate(surrogate)
     top_k = _check_int(top_k, "top_k", 1)
@@ -681,7 +440,7 @@ def best_fit(surrogate: Any = None, seed: int = 0, *, n_starts: int = 16, top_k:
     candidates = surrogate_minima(sur, seed, n_starts=n_starts, fixed=fixed)
     chosen = candidates.iloc[:top_k]
     chosen_pts = chosen[list(alps.PARAMETERS)].to_numpy()
-    chi2_top = exact_chi2(chosen_pts, executor=executor, progress=progress)
+    chi2_top = exact_chi2(chosen_pts, executor=executor, workers=workers, progress=progress)
     candidates["chi2_exact"] = np.nan
     candidates.loc[chosen.index, "chi2_exact"] = chi2_top
     if not np.isfinite(chi2_top).any():
@@ -695,11 +454,16 @@ def best_fit(surrogate: Any = None, seed: int = 0, *, n_starts: int = 16, top_k:
             if len(trace) >= polish_budget:
                 raise _BudgetExhausted
             p = from_search(space.full(zfree))
-            value = float(exact_chi2(p, executor=executor)[0])
+            value = float(exact_chi2(p, executor=executor, workers=workers)[0])
             trace.append((p[0], value))
             return value if math.isfinite(value) else _FAILED_CHI2
 
         z0 = to_search(best_point)[0][space.free]
+        # the simplex's vertices are known before the polish starts: evaluate them in one batch
+        # (into the cache, where exact_objective finds them); the later steps depend on them
+        first = _first_evaluations(z0, space.bounds, polish_step)[:polish_budget]
+        exact_chi2(np.vstack([from_search(space.full(v)) for v in first]), executor=executor,
+                   workers=workers, progress=progress)
         with contextlib.suppress(_BudgetExhausted):
             _nelder_mead(exact_objective, z0, space.bounds, polish_step,
                          maxfev=polish_budget, xatol=1e-6, fatol=1e-6)

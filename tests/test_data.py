@@ -174,16 +174,308 @@ def test_unknown_dataset_lists_available() -> None:
         data.load("nope")
 
 
+# ------------------------------------------------------------------ the evaluation cache ---
 def test_evaluate_cached_reuses_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real ALPaca (leading log): the cached values are ALPaca's, one entry per point, and a
+    second call evaluates nothing."""
     monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path))
     pts = PTS[:2]
     first = data.evaluate_cached(pts, "leadinglog", name="t", executor="serial", progress=False)
-    assert list(first.columns[:6]) == list(alps.PARAMETERS)
+    assert list(first.columns) == [*alps.PARAMETERS, "origin", "chi2", "status", "error_type",
+                                   "error_message", "seconds"]
     np.testing.assert_array_equal(first[list(alps.PARAMETERS)].to_numpy(), pts)
     np.testing.assert_array_equal(first["chi2"].to_numpy(), alps.chi2(pts, "leadinglog"))
-    store_dirs = list((tmp_path / "evaluations" / "t").iterdir())
-    assert len(store_dirs) == 1
-    again = data.evaluate_cached(pts, "leadinglog", name="t", executor="serial", progress=False)
+    assert (first["status"] == "ok").all() and first["error_type"].isna().all()
+    entries = list((tmp_path / "evaluations" / "points" / "chi2").glob("*.json"))
+    assert len(entries) == 2
+
+    def no_engine(*args, **kwargs):
+        raise AssertionError("the engine was called although every point is cached")
+
+    from lecture_utils import engine
+
+    monkeypatch.setattr(engine, "evaluate", no_engine)
+    again = data.evaluate_cached(pts, "leadinglog", name="other", progress=False)
     pd.testing.assert_frame_equal(first, again)
-    meta = json.loads((store_dirs[0] / "meta.json").read_text())
-    assert [r["evaluated"] for r in meta["runs"]] == [2, 0]
+
+
+class FakeAlpaca:
+    """A stand-in for ALPaca's χ² that counts its calls (a test aid, not physics): the engine
+    evaluates in this process (executor "serial"), so monkeypatching ``alps.chi2`` reaches it."""
+
+    def __init__(self, fail_cuR: float | None = None) -> None:
+        self.calls: list[np.ndarray] = []
+        self.fail_cuR = fail_cuR
+
+    @staticmethod
+    def value(points: np.ndarray) -> np.ndarray:
+        return 12.0 + np.log10(points[:, 0]) + (points[:, 1:] ** 2).sum(axis=1)
+
+    def __call__(self, points: np.ndarray, integrator: str = "exact", **kwargs: object
+                 ) -> np.ndarray:
+        pts = np.atleast_2d(np.asarray(points, dtype=float))
+        self.calls.append(pts.copy())
+        if self.fail_cuR is not None and np.any(pts[:, 2] == self.fail_cuR):
+            raise ZeroDivisionError("simulated ALPaca failure")
+        return self.value(pts)
+
+    @property
+    def n_points(self) -> int:
+        return sum(len(c) for c in self.calls)
+
+
+@pytest.fixture()
+def fake_alpaca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAlpaca:
+    monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path))
+    fake = FakeAlpaca()
+    monkeypatch.setattr(alps, "chi2", fake)
+    monkeypatch.setattr(alps, "_alpaca", lambda: None)
+    return fake
+
+
+@pytest.fixture()
+def engine_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Record every engine call (points, executor, chunk size) and run it in this process."""
+    from lecture_utils import engine
+
+    real = engine.evaluate
+    calls: list[dict] = []
+
+    def recording(points, integrator="exact", *, executor=None, chunk_size=None, **kwargs):
+        calls.append({"points": np.array(points), "executor": executor,
+                      "chunk_size": chunk_size})
+        return real(points, integrator, executor="serial", chunk_size=chunk_size, **kwargs)
+
+    monkeypatch.setattr(engine, "evaluate", recording)
+    return calls
+
+
+def test_cache_reuses_points_across_overlapping_batches(fake_alpaca: FakeAlpaca,
+                                                        engine_calls: list[dict]) -> None:
+    pts = design.latin_hypercube(10, seed=7)
+    first = data.evaluate_cached(pts[:6], progress=False)
+    assert fake_alpaca.n_points == 6 and len(engine_calls) == 1
+    # overlaps the first batch in 3 points, repeats two points, comes in another order
+    batch = np.vstack([pts[9], pts[3], pts[6:9], pts[9], pts[4], pts[5], pts[3]])
+    second = data.evaluate_cached(batch, progress=False)
+    assert len(engine_calls) == 2                      # ONE engine call for the missing points
+    np.testing.assert_array_equal(engine_calls[1]["points"], pts[[9, 6, 7, 8]])  # each once
+    assert fake_alpaca.n_points == 10                  # every point evaluated exactly once
+    np.testing.assert_array_equal(second[list(alps.PARAMETERS)].to_numpy(), batch)  # input order
+    np.testing.assert_array_equal(second["chi2"].to_numpy(), FakeAlpaca.value(batch))
+    for i, j in ((0, 5), (1, 8)):                                              # duplicates agree
+        pd.testing.assert_frame_equal(second.iloc[[i]].reset_index(drop=True),
+                                      second.iloc[[j]].reset_index(drop=True))
+    pd.testing.assert_frame_equal(second.iloc[[1, 6, 7]].reset_index(drop=True),
+                                  first.iloc[[3, 4, 5]].reset_index(drop=True))  # reused
+    assert (second["status"] == "ok").all() and (second["origin"] == "given").all()
+    data.evaluate_cached(pts[::-1], progress=False)
+    assert fake_alpaca.n_points == 10 and len(engine_calls) == 2  # all cached: no engine call
+    # another integrator is another key
+    data.evaluate_cached(pts[:2], "leadinglog", progress=False)
+    assert fake_alpaca.n_points == 12
+
+
+def test_cache_key_is_bit_exact(fake_alpaca: FakeAlpaca) -> None:
+    point = design.latin_hypercube(1, seed=2)
+    data.evaluate_cached(point, progress=False)
+    nudged = point.copy()
+    nudged[0, 1] = np.nextafter(nudged[0, 1], np.inf)
+    data.evaluate_cached(nudged, progress=False)
+    assert fake_alpaca.n_points == 2
+
+
+def test_executor_choice(fake_alpaca: FakeAlpaca, engine_calls: list[dict]) -> None:
+    """In this process for a handful of missing points, a pool for many; a pool passed in gets
+    chunks small enough for all its workers."""
+    pts = design.latin_hypercube(30, seed=8)
+    data.evaluate_cached(pts[:data.SERIAL_BELOW - 1], progress=False)
+    assert engine_calls[-1]["executor"] == "serial"
+    data.evaluate_cached(pts[10:10 + data.SERIAL_BELOW], workers=2, progress=False)
+    assert engine_calls[-1]["executor"] is None          # the engine's own local pool
+    assert engine_calls[-1]["chunk_size"] == data.SERIAL_BELOW // 2
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        data.evaluate_cached(pts[25:28], executor=pool, progress=False)
+    assert engine_calls[-1]["executor"] is pool and engine_calls[-1]["chunk_size"] == 2
+
+
+def test_pool_results_equal_serial(fake_alpaca: FakeAlpaca) -> None:
+    """An executor passed in really evaluates (here a thread pool, so the fake reaches it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pts = design.latin_hypercube(9, seed=4)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        table = data.evaluate_cached(pts, executor=pool, progress=False)
+    np.testing.assert_array_equal(table["chi2"].to_numpy(), FakeAlpaca.value(pts))
+    assert sorted(len(c) for c in fake_alpaca.calls) == [3, 3, 3]
+
+
+def test_failures_recorded_and_not_retried(fake_alpaca: FakeAlpaca) -> None:
+    pts = design.latin_hypercube(4, seed=6)
+    fake_alpaca.fail_cuR = pts[2, 2]
+    table = data.evaluate_cached(pts, progress=False)
+    assert list(table["status"]) == ["ok", "ok", "failed", "ok"]
+    assert np.isnan(table["chi2"][2]) and np.isfinite(table["chi2"].drop(2)).all()
+    assert table["error_type"][2] == "ZeroDivisionError"
+    assert "simulated ALPaca failure" in table["error_message"][2]
+    n = fake_alpaca.n_points
+    again = data.evaluate_cached(pts, progress=False)     # the failure is cached, not retried
+    assert fake_alpaca.n_points == n
+    pd.testing.assert_frame_equal(again, table)
+    fake_alpaca.fail_cuR = None                           # e.g. after fixing the cause
+    retried = data.evaluate_cached(pts, progress=False, retry_failed=True)
+    np.testing.assert_array_equal(fake_alpaca.calls[-1], pts[[2]])  # only the failed point
+    assert (retried["status"] == "ok").all()
+    assert retried["chi2"][2] == FakeAlpaca.value(pts[[2]])[0]
+
+
+def _entry(tmp_path: Path, kind: str = "chi2") -> list[Path]:
+    return sorted((tmp_path / "evaluations" / "points" / kind).glob("*.json"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "swap"])
+def test_corrupt_entry_is_recomputed_with_a_warning(fake_alpaca: FakeAlpaca, tmp_path: Path,
+                                                    damage: str) -> None:
+    pts = design.latin_hypercube(2, seed=1)
+    first = data.evaluate_cached(pts, progress=False)
+    entries = _entry(tmp_path)
+    key = data._PointCache.open("chi2", "exact").key(pts[0])
+    (bad,) = [e for e in entries if key[:32] in e.name]
+    (good,) = [e for e in entries if e != bad]
+    raw = bad.read_bytes()
+    if damage == "truncate":
+        bad.write_bytes(raw[: len(raw) // 2])
+    elif damage == "flip":   # a changed χ² that still parses: caught by the checksum
+        entry = json.loads(raw)
+        entry["payload"]["chi2"] += 1.0
+        bad.write_text(json.dumps(entry))
+    else:                    # a valid entry of another point under this point's name
+        bad.write_bytes(good.read_bytes())
+    n = fake_alpaca.n_points
+    with pytest.warns(data.CacheCorruptionWarning, match=bad.name):
+        again = data.evaluate_cached(pts, progress=False)
+    pd.testing.assert_frame_equal(again[["chi2", "status"]], first[["chi2", "status"]])
+    assert fake_alpaca.n_points == n + 1                  # only the damaged point, recomputed
+    data.evaluate_cached(pts, progress=False)             # repaired: no warning (warnings fail)
+    assert fake_alpaca.n_points == n + 1
+
+
+_WRITER = """
+import sys, time
+import numpy as np
+from pathlib import Path
+from lecture_utils import alps, data, design
+
+def fake(points, integrator="exact", **kwargs):
+    pts = np.atleast_2d(points)
+    time.sleep(0.02 * len(pts))
+    return 12.0 + np.log10(pts[:, 0]) + (pts[:, 1:] ** 2).sum(axis=1)
+
+alps.chi2 = fake
+alps._alpaca = lambda: None
+pts = design.latin_hypercube(40, seed=9)
+order = np.random.default_rng(int(sys.argv[1])).permutation(len(pts))
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.005)
+table = data.evaluate_cached(pts[order], executor="serial", progress=False)
+assert (table["status"] == "ok").all()
+np.save(sys.argv[3], table["chi2"].to_numpy()[np.argsort(order)])
+"""
+
+
+def test_two_processes_share_the_cache_safely(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes evaluate the same 40 points at the same time, in different orders, into one
+    cache: both get every value, every entry is intact, no temporary file is left."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "LECTURE_UTILS_CACHE": str(cache)}
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(k), str(go),
+                               str(tmp_path / f"out{k}.npy")], env=env,
+                              stderr=subprocess.PIPE, text=True) for k in range(2)]
+    time.sleep(1.0)
+    go.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    pts = design.latin_hypercube(40, seed=9)
+    expected = FakeAlpaca.value(pts)
+    for k in range(2):
+        np.testing.assert_array_equal(np.load(tmp_path / f"out{k}.npy"), expected)
+    folder = cache / "evaluations" / "points" / "chi2"
+    assert len(list(folder.glob("*.json"))) == 40
+    assert not [f for f in folder.iterdir() if f.suffix != ".json"]   # no temporary files
+    monkeypatch.setenv("LECTURE_UTILS_CACHE", str(cache))
+    from lecture_utils import engine
+
+    monkeypatch.setattr(engine, "evaluate", lambda *a, **k: pytest.fail("evaluated again"))
+    table = data.evaluate_cached(pts, progress=False)    # every entry intact (warnings fail)
+    np.testing.assert_array_equal(table["chi2"].to_numpy(), expected)
+
+
+def test_tables_cached_per_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path))
+    calls: list[tuple[int, str]] = []
+
+    def fake_breakdown(points, integrator="exact", **kwargs):
+        p = np.atleast_2d(points)
+        calls.append((len(p), integrator))
+        return pd.DataFrame({"observable": ["B -> K a", "Bs -> mu mu"],
+                             "experiment": ["Belle II", "LHCb"],
+                             "chi2": [p[0, 1] ** 2, 0.1 + p[0, 2] ** 2], "dof": [1, 2]})
+
+    monkeypatch.setattr(alps, "chi2_breakdown", fake_breakdown)
+    pts = design.latin_hypercube(5, seed=3)
+    tables = data.cached_tables("breakdown", pts[:3], "leadinglog", progress=False)
+    assert calls == [(1, "leadinglog")] * 3
+    for p, t in zip(pts[:3], tables, strict=True):
+        pd.testing.assert_frame_equal(t, fake_breakdown(p, "leadinglog"))
+    del calls[3:]
+    again = data.cached_tables("breakdown", np.vstack([pts[4], pts[1], pts[4]]), "leadinglog",
+                               progress=False)
+    assert calls == [(1, "leadinglog")] * 4            # only pts[4], once
+    pd.testing.assert_frame_equal(again[1], tables[1])
+    pd.testing.assert_frame_equal(again[0], again[2])
+    whole = data.cached_table("breakdown", pts[:2], "leadinglog")
+    assert len(whole) == 4 and list(whole.index) == [0, 1, 2, 3]
+    data.cached_tables("breakdown", pts[:1], "exact", progress=False)
+    assert calls[-1] == (1, "exact")                   # another integrator, another key
+    with pytest.raises(ValueError, match="unknown table kind"):
+        data.cached_tables("pulls", pts)
+    with pytest.raises(ValueError, match="unknown integrator"):
+        data.cached_tables("breakdown", pts, "nlo")
+    with pytest.raises(ValueError, match="outside the domain"):
+        data.cached_tables("breakdown", [1.0e9, 0, 0, 0, 0, 0])
+
+
+def test_tables_in_a_pool_equal_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Missing tables go to the executor in one chunk per worker (a thread pool here, so the
+    monkeypatched function reaches it); a failing table is not cached and its error propagates."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path))
+    calls: list[int] = []
+
+    def fake_low(points, integrator="exact", **kwargs):
+        p = np.atleast_2d(points)
+        calls.append(len(p))
+        if p[0, 1] > 3.0:
+            raise RuntimeError("simulated ALPaca failure")
+        return pd.DataFrame({c: p[:, 1] * k for k, c in enumerate(alps.LOW_ENERGY_COLUMNS)})
+
+    monkeypatch.setattr(alps, "low_energy_couplings", fake_low)
+    pts = design.latin_hypercube(7, seed=5)
+    pts[:, 1] = np.linspace(-3, 3, 7)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pooled = data.cached_table("low-energy", pts, "leadinglog", executor=pool)
+    expected = pd.DataFrame({c: pts[:, 1] * k for k, c in enumerate(alps.LOW_ENERGY_COLUMNS)})
+    pd.testing.assert_frame_equal(pooled, expected)
+    assert len(calls) == 7 and len(_entry(tmp_path, "low-energy")) == 7
+    bad = pts[:2].copy()
+    bad[1, 1] = 3.4
+    with pytest.raises(RuntimeError, match="simulated"):
+        data.cached_table("low-energy", bad, "leadinglog")
+    assert len(_entry(tmp_path, "low-energy")) == 7     # the failure is not cached

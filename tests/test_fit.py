@@ -40,73 +40,13 @@ def validated_error(surrogate, holdout) -> float:
     return float(sg.validate(surrogate, points, chi2).regression["rmse"])
 
 
-# ------------------------------------------------------------------------------ coordinates ---
-def test_search_coordinates_roundtrip() -> None:
-    pts = np.array([[1.0e6, 1.0, -2.0, 0.5, 3.5, -3.5], [5.0e7, 0, 0, 0, 0, 0]])
-    z = fit.to_search(pts)
-    np.testing.assert_allclose(z[:, 0], [6.0, np.log10(5e7)])
-    np.testing.assert_allclose(fit.from_search(z), pts, rtol=1e-14)
-    np.testing.assert_allclose(fit.SEARCH_BOUNDS, alps.DOMAIN.unit_bounds)
-    assert fit.SEARCH_NAMES[0] == "log10_fa" and fit.SEARCH_NAMES[1:] == alps.PARAMETERS[1:]
-    with pytest.raises(ValueError, match="shape"):
-        fit.from_search(np.zeros((2, 5)))
-    with pytest.raises(ValueError, match="NaN or inf"):
-        fit.from_search([7.0, np.nan, 0, 0, 0, 0])
-    with pytest.raises(ValueError, match="fa"):
-        fit.to_search([-1.0, 0, 0, 0, 0, 0])
-
-
-# -------------------------------------------------------------------------- smoothed trees ---
-def test_soft_trees_reproduce_xgboost_without_blur(surrogate, smoothed, holdout) -> None:
-    points, _ = holdout
-    x = surrogate.features(points).astype(float)
-    margins = smoothed.trees.margin(x)
-    np.testing.assert_allclose(margins[:, 0], surrogate.gate_logit(points), atol=1e-4)
-    np.testing.assert_allclose(margins[:, 1], surrogate.predict_regressor(points), atol=1e-4)
-
-
-def test_smoothed_tends_to_the_surrogate(surrogate, smoothed, holdout) -> None:
-    points, chi2 = holdout
-    inside = chi2 - surrogate.chi2_min < stats.REGION_DELTA_CHI2
-    reference = surrogate.predict_smooth(points)
-    tiny = fit.SmoothedSurrogate(surrogate, smoothing=[1e-7] * 6)
-    # (XGBoost sums its trees in float32: agreement to ~1e-5, as without blur)
-    assert np.median(np.abs(tiny.chi2(points) - reference)) < 1e-4
-    # the default blur changes the surrogate by much less than the surrogate's own error
-    shift = np.abs(smoothed.chi2(points) - reference)[inside].mean()
-    error = np.abs(reference - chi2)[inside].mean()
-    assert shift < 0.5 * error, (shift, error)
-
-
-def test_smoothed_is_differentiable(smoothed, surrogate) -> None:
-    """Finite differences converge for the smoothed χ² (they are 0 or huge for raw trees)."""
-    z = fit.to_search(fit._training_starts(1))[0]
-    z = np.clip(z, fit.SEARCH_BOUNDS[:, 0] + 0.1, fit.SEARCH_BOUNDS[:, 1] - 0.1)
-    sigma = np.asarray(fit.DEFAULT_SMOOTHING)
-    nonzero = 0
-    for k in range(6):
-        e = np.zeros(6)
-        e[k] = 1.0
-        grads = []
-        for h in (1e-2 * sigma[k], 1e-3 * sigma[k]):
-            grads.append((smoothed.chi2_search(z + h * e) - smoothed.chi2_search(z - h * e))
-                         / (2 * h))
-        assert grads[0] == pytest.approx(grads[1], rel=2e-2, abs=1e-3), (k, grads)
-        nonzero += abs(grads[1]) > 1e-6
-    assert nonzero >= 3  # a genuinely varying function, not a plateau
-
-
-def test_smoothed_bad_input(surrogate, smoothed) -> None:
-    with pytest.raises(ValueError, match="smoothing"):
-        fit.SmoothedSurrogate(surrogate, smoothing=[0.1] * 5)
-    with pytest.raises(ValueError, match="smoothing"):
-        fit.SmoothedSurrogate(surrogate, smoothing=[0.0] * 6)
-    with pytest.raises(ValueError, match="TwoStageSurrogate"):
-        fit.SmoothedSurrogate("not a model")
-    with pytest.raises(ValueError, match="finite search coordinates"):
-        smoothed.chi2_search([7.0, np.inf, 0, 0, 0, 0])
-    with pytest.raises(ValueError, match="sigma"):
-        smoothed.trees.margin(np.zeros((1, 6)), np.zeros((1, 6)))
+# ------------------------------------------------------------- moved to lecture_utils.surrogate ---
+def test_smoothed_surrogate_and_coordinates_are_re_exported() -> None:
+    """The smoothed surrogate and the search coordinates live in lecture_utils.surrogate (the
+    sampler needs them too; tested in test_surrogate.py); fit re-exports the same objects."""
+    for name in ("SmoothedSurrogate", "SoftTreeEnsemble", "SEARCH_NAMES", "SEARCH_BOUNDS",
+                 "DEFAULT_SMOOTHING", "to_search", "from_search"):
+        assert getattr(fit, name) is getattr(sg, name), name
 
 
 # ------------------------------------------------------------------------- surrogate stage ---
@@ -256,11 +196,13 @@ def test_profile_2d_shape(smoothed) -> None:
 
 # ------------------------------------------------------------------------- caching, tests ---
 def test_cached_table_reads_its_cache(tmp_path, monkeypatch) -> None:
+    """fit.cached_table goes through the per-point evaluation cache of lecture_utils.data: the
+    table equals ALPaca's, one entry per point, and a second call runs no ALPaca."""
     monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path))
-    pts = np.array([[1.0e7, 1.0, 0.5, -0.3, 0.2, 0.1]])
+    pts = np.array([[1.0e7, 1.0, 0.5, -0.3, 0.2, 0.1], [2.0e7, -1.0, 0.0, 0.3, 0.0, 1.1]])
     first = fit.cached_table(alps.low_energy_couplings, pts, "leadinglog", name="t")
     pd.testing.assert_frame_equal(first, alps.low_energy_couplings(pts, "leadinglog"))
-    assert len(list((tmp_path / "tables" / "t").glob("*.pkl"))) == 1
+    assert len(list((tmp_path / "evaluations" / "points" / "low-energy").glob("*.json"))) == 2
 
     def fail(*args, **kwargs):
         raise AssertionError("ALPaca called although the table is cached")
@@ -268,10 +210,62 @@ def test_cached_table_reads_its_cache(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(alps, "couplings_low", fail)
     pd.testing.assert_frame_equal(
         fit.cached_table(alps.low_energy_couplings, pts, "leadinglog", name="t"), first)
+    # the same points through explain's helper (another caller, another name): the same entries
+    from lecture_utils import explain
+
+    pd.testing.assert_frame_equal(explain.low_energy_table(pts[::-1], "leadinglog"),
+                                  first.iloc[::-1].reset_index(drop=True))
     with pytest.raises(ValueError, match="supports"):
         fit.cached_table(alps.chi2, pts, "leadinglog")
     with pytest.raises(ValueError, match="unknown integrator"):
         fit.cached_table(alps.low_energy_couplings, pts, "nlo")
+    with pytest.raises(ValueError, match="takes one point"):
+        fit.cached_table(alps.observable_table, pts, "leadinglog")
+
+
+def test_best_fit_batches_its_exact_evaluations(surrogate, tmp_path, monkeypatch) -> None:
+    """The exact stage needs few engine calls: one for the candidates, one for the polish's
+    initial simplex (evaluated beforehand, and found in the cache by the Nelder–Mead: the first
+    polish evaluations are exactly those points), then one per further step. The χ² is a
+    stand-in (a test aid): a bowl in search coordinates."""
+    from lecture_utils import engine
+
+    monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path))
+    centre = np.array([7.0, 1.0, -0.5, 0.3, 0.0, 0.2])
+
+    def bowl(points, integrator="exact", **kwargs):
+        z = fit.to_search(points)
+        return 15.0 + (((z - centre) / np.ptp(fit.SEARCH_BOUNDS, axis=1)) ** 2).sum(axis=1) * 100
+
+    monkeypatch.setattr(alps, "chi2", bowl)
+    monkeypatch.setattr(alps, "_alpaca", lambda: None)
+    candidates = pd.DataFrame(fit.from_search([[7.2, 1.5, 0.0, 0.0, 0.0, 0.0],
+                                               [6.8, 0.5, -1.0, 0.5, 0.5, 0.5]]),
+                              columns=list(alps.PARAMETERS))
+    candidates["chi2_surrogate"] = [14.0, 15.0]
+    candidates["origin"] = "train"
+    monkeypatch.setattr(fit, "surrogate_minima", lambda *a, **k: candidates.copy())
+    real = engine.evaluate
+    calls: list[np.ndarray] = []
+
+    def recording(points, *args, **kwargs):
+        calls.append(np.array(points))
+        return real(points, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "evaluate", recording)
+    budget = 9
+    result = fit.best_fit(surrogate, 0, top_k=2, polish_budget=budget, progress=False)
+    m = len(fit.SEARCH_NAMES)
+    assert len(result.polish) == budget
+    assert len(calls) == 2 + (budget - (m + 1))
+    np.testing.assert_array_equal(calls[0], candidates[list(alps.PARAMETERS)].to_numpy())
+    prefetched = calls[1]
+    assert len(prefetched) in (m, m + 1)    # the start vertex may equal the candidate bit by bit
+    np.testing.assert_array_equal(result.polish[list(alps.PARAMETERS)].to_numpy()[m + 1 - len(
+        prefetched):m + 1], prefetched)
+    evaluated = np.r_[bowl(candidates[list(alps.PARAMETERS)].to_numpy()),
+                      result.polish["chi2_exact"]]
+    assert result.chi2_exact == evaluated.min() and result.n_exact == 2 + budget
 
 
 def test_significance() -> None:
