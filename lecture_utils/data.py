@@ -576,7 +576,8 @@ def evaluate_cached(points: Any, integrator: alps.Integrator = "exact", *, name:
     frame["origin"] = "given"
     frame["chi2"] = np.array([np.nan if r["chi2"] is None else r["chi2"] for r in rows],
                              dtype=float)
-    for column in ("status", "error_type", "error_message"):
+    frame["status"] = [r["status"] for r in rows]
+    for column in ("error_type", "error_message"):  # None where the evaluation succeeded
         frame[column] = pd.Series([r[column] for r in rows], dtype=object)
     frame["seconds"] = np.array([np.nan if r["seconds"] is None else r["seconds"] for r in rows],
                                 dtype=float)
