@@ -477,6 +477,20 @@ def _unique(cache: _PointCache, pts: np.ndarray) -> tuple[list[str], dict[str, i
     return keys, first
 
 
+def _lookup(cache: _PointCache, pts: np.ndarray, *, retry_failed: bool = False
+            ) -> tuple[list[str], dict[str, int], dict[str, Any], list[str]]:
+    """Keys of ``pts``, first index per distinct key, the cached payloads found, and the distinct
+    keys still missing (with ``retry_failed`` a cached failure counts as missing)."""
+    keys, first = _unique(cache, pts)
+    results: dict[str, Any] = {}
+    for key, i in first.items():
+        payload = cache.read(key, pts[i])
+        if payload is not None and not (retry_failed and payload.get("status", "ok") != "ok"):
+            results[key] = payload
+    missing = [k for k in first if k not in results]
+    return keys, first, results, missing
+
+
 class _CacheSink:
     """Receives the engine's records chunk by chunk and stores each point at once (a killed call
     keeps every finished chunk)."""
@@ -558,13 +572,7 @@ def evaluate_cached(points: Any, integrator: alps.Integrator = "exact", *, name:
 
     pts = alps.validate_points(points)
     cache = _PointCache.open(CHI2_KIND, integrator)
-    keys, first = _unique(cache, pts)
-    results: dict[str, Any] = {}
-    for key, i in first.items():
-        payload = cache.read(key, pts[i])
-        if payload is not None and not (retry_failed and payload["status"] != "ok"):
-            results[key] = payload
-    missing = [k for k in first if k not in results]
+    keys, first, results, missing = _lookup(cache, pts, retry_failed=retry_failed)
     if missing:
         todo = pts[[first[k] for k in missing]]
         ex = "serial" if executor is None and len(missing) < SERIAL_BELOW else executor
@@ -621,13 +629,7 @@ def cached_tables(kind: str, points: Any, integrator: alps.Integrator = "exact",
         raise ValueError(f"unknown table kind {kind!r}; choose one of {tuple(TABLE_KINDS)}")
     pts = alps.validate_points(points)
     cache = _PointCache.open(kind, integrator)
-    keys, first = _unique(cache, pts)
-    results: dict[str, Any] = {}
-    for key, i in first.items():
-        payload = cache.read(key, pts[i])
-        if payload is not None:
-            results[key] = payload
-    missing = [k for k in first if k not in results]
+    keys, first, results, missing = _lookup(cache, pts)
     if missing:
         todo = pts[[first[k] for k in missing]]
         if (executor is None and workers is None) or executor == "serial":

@@ -253,18 +253,11 @@ def points_from_features(x: Any, transform: str = "ratio") -> np.ndarray:
     Raises :class:`ValueError` for a wrong shape or non-finite values.
     """
     sg._check_transform(transform)
-    arr = np.array(x, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != len(alps.PARAMETERS) or arr.shape[0] == 0:
-        raise ValueError(f"features must have shape (n, {len(alps.PARAMETERS)}), got "
-                         f"{np.shape(x)}")
-    if not np.isfinite(arr).all():
-        raise ValueError("features contain NaN or inf")
-    points = arr.copy()
-    points[:, 0] = 10.0 ** arr[:, 0]
+    points = sg.from_search(x)  # log10 f_a → f_a; shape and finiteness checked there
+    if len(points) == 0:
+        raise ValueError(f"features must have shape (n, {len(alps.PARAMETERS)}) with n ≥ 1")
     if transform == "ratio":
-        points[:, 1:] = arr[:, 1:] * points[:, :1] / sg.FA_REFERENCE_GEV
+        points[:, 1:] = points[:, 1:] * points[:, :1] / sg.FA_REFERENCE_GEV
     return points
 
 

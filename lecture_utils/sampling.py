@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from . import alps
+from . import surrogate as sg
 from ._progress import progress_bar
 
 __all__ = [
@@ -96,7 +97,7 @@ __all__ = [
     "to_sampling",
 ]
 
-SAMPLING_NAMES: tuple[str, ...] = ("log10_fa",) + alps.PARAMETERS[1:]
+SAMPLING_NAMES: tuple[str, ...] = sg.SEARCH_NAMES
 """Names of the sampling coordinates θ (log10 f_a/GeV and the five couplings)."""
 
 DEFAULT_N_WALKERS: int = 50
@@ -144,22 +145,17 @@ class _SurrogateLike(Protocol):
 def to_sampling(points: Any) -> np.ndarray:
     """Physical points (n, 6) → sampling coordinates θ (n, 6): f_a replaced by log10(f_a/GeV).
 
-    Raises :class:`ValueError` for a wrong shape, non-finite values or f_a ≤ 0.
+    The sampling coordinates are the surrogate's search coordinates
+    (:func:`lecture_utils.surrogate.to_search`). Raises :class:`ValueError` for a wrong shape,
+    non-finite values or f_a ≤ 0.
     """
-    p = alps.validate_points(points, allow_extrapolation=True)
-    theta = p.copy()
-    theta[:, 0] = np.log10(p[:, 0])
-    return theta
+    return sg.to_search(points)
 
 
 def to_physical(theta: Any) -> np.ndarray:
-    """Sampling coordinates θ (n, 6) → physical points (n, 6), f_a = 10^θ₀ GeV."""
-    t = np.array(theta, dtype=float, ndmin=2)
-    if t.ndim != 2 or t.shape[1] != len(SAMPLING_NAMES):
-        raise ValueError(f"theta must have shape (n, {len(SAMPLING_NAMES)}), got {np.shape(theta)}")
-    p = t.copy()
-    p[:, 0] = 10.0 ** t[:, 0]
-    return p
+    """Sampling coordinates θ (n, 6) → physical points (n, 6), f_a = 10^θ₀ GeV
+    (:func:`lecture_utils.surrogate.from_search`; wrong shape or non-finite → ValueError)."""
+    return sg.from_search(theta)
 
 
 # --------------------------------------------------------------------------------------------
@@ -433,14 +429,8 @@ class LogPosterior:
         self.n_points = 0
 
     def __call__(self, theta: np.ndarray) -> np.ndarray | float:
+        p = to_physical(theta)  # validates shape and finiteness
         t = np.array(theta, dtype=float, ndmin=2)
-        if t.ndim != 2 or t.shape[1] != len(SAMPLING_NAMES):
-            raise ValueError(f"theta must have shape (n, {len(SAMPLING_NAMES)}), got "
-                             f"{np.shape(theta)}")
-        if not np.isfinite(t).all():
-            raise ValueError("theta has non-finite values")
-        p = t.copy()
-        p[:, 0] = 10.0 ** t[:, 0]
         self.n_points += len(p)
         lp = _log_posterior(p, t, self.surrogate, self.prior, self.combination)
         return float(lp[0]) if np.ndim(theta) == 1 else lp
@@ -1107,7 +1097,6 @@ def default_sampling_surrogate() -> Any:
     batch size (so that a seeded chain is the same on every machine and for every call pattern);
     the plain surrogate, with a warning, if compilation is unavailable."""
     from . import compiled
-    from . import surrogate as sg
 
     model = sg.default_surrogate()
     try:

@@ -1043,7 +1043,7 @@ def from_search(z: Any) -> np.ndarray:
         raise ValueError(f"search coordinates must have shape (n, {len(SEARCH_NAMES)}) with "
                          f"columns {SEARCH_NAMES}; got shape {np.shape(z)}")
     if not np.isfinite(arr).all():
-        raise ValueError("search coordinates contain NaN or inf")
+        raise ValueError("search coordinates have non-finite values (NaN or inf)")
     pts = arr.copy()
     pts[:, 0] = 10.0 ** arr[:, 0]
     return pts

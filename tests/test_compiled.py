@@ -30,18 +30,7 @@ FIT = {"gate_params": SMALL, "regressor_params": SMALL, "max_estimators": 40,
        "early_stopping_rounds": 10}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Every library of this module is built into a fresh cache folder."""
-    old = os.environ.get(_cache.ENV_VAR)
-    os.environ[_cache.ENV_VAR] = str(tmp_path_factory.mktemp("cache"))
-    cp.clear_memo()
-    yield
-    cp.clear_memo()
-    if old is None:
-        os.environ.pop(_cache.ENV_VAR, None)
-    else:
-        os.environ[_cache.ENV_VAR] = old
+pytestmark = pytest.mark.usefixtures("private_cache")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

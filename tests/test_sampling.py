@@ -8,7 +8,6 @@ surrogate and ALPaca appear only in the test marked ``slow``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import emcee
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lecture_utils import _cache, alps, sampling
+from lecture_utils import alps, sampling
 from lecture_utils import compiled as cp
 from lecture_utils import surrogate as sg
 from lecture_utils._toy import toy_chi2, toy_dataset
@@ -68,20 +67,6 @@ class StubSurrogate:
     def predict_smooth(self, points: np.ndarray) -> np.ndarray:
         self.calls.append(len(points))
         return toy_chi2(np.asarray(points))
-
-
-@pytest.fixture(scope="module")
-def private_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Compiled libraries of this module go into a fresh cache folder."""
-    old = os.environ.get(_cache.ENV_VAR)
-    os.environ[_cache.ENV_VAR] = str(tmp_path_factory.mktemp("cache"))
-    cp.clear_memo()
-    yield
-    cp.clear_memo()
-    if old is None:
-        os.environ.pop(_cache.ENV_VAR, None)
-    else:
-        os.environ[_cache.ENV_VAR] = old
 
 
 @pytest.fixture(scope="module")
