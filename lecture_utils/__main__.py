@@ -64,11 +64,14 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     from . import datasets
 
     stages = tuple(args.stage) if args.stage else datasets.STAGES
+    runner = None
+    if "active" in stages and datasets.RECIPES[args.name].n_active > 0:
+        from .active import extend_train as runner  # the learner sits above the data layer
     client = _executor(args)
     try:
         summary = datasets.build(args.name, stages, workdir=args.workdir, workers=args.workers,
                                  executor=client, progress=False if args.no_progress else None,
-                                 partial=args.partial)
+                                 partial=args.partial, active_runner=runner)
     finally:
         if client is not None:
             client.close()

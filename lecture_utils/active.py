@@ -1173,13 +1173,7 @@ def load_run(path: str | Path) -> pd.DataFrame:
     root = Path(path)
     if not (root / _RUN_FILE).exists():
         raise data.StoreError(f"no active-learning run at {root} (missing {_RUN_FILE})")
-    frames = []
-    for folder in sorted(root.glob("batch-*")):
-        st = data.Store.open(folder)
-        frames.append(st.table().assign(batch=int(folder.name.split("-")[1])))
-    if not frames:
-        return pd.DataFrame(columns=["batch", "origin", *alps.PARAMETERS, "chi2", "status"])
-    return pd.concat(frames, ignore_index=True)
+    return data.batch_table(root)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1198,7 +1192,8 @@ def extend_train(n_points: int, *, batch_size: int = 16, seed: int = 0,
                  workers: int | None = None, progress: bool | None = None) -> ActiveRun:
     """Extend a training set with ``n_points`` actively chosen, evaluated points (resumable).
 
-    The learner starts from the points and values of ``initial`` (a shipped data set name or a
+    The learner starts from the points and values of ``initial`` (a shipped data set name — its
+    points without an earlier active extension, :func:`~lecture_utils.datasets.base_points` — or a
     DataFrame with the six parameters and ``chi2``; for ``truth="leadinglog"`` its
     ``chi2_leadinglog`` column is used when present, so fidelities are never mixed) and asks
     batches of ``batch_size`` (straddle by default: it places points along the boundary of the
@@ -1208,8 +1203,10 @@ def extend_train(n_points: int, *, batch_size: int = 16, seed: int = 0,
     changed ``initial`` set). :func:`load_run` reads the new points; :func:`holdout_gain` measures
     what they bring on the hold-out set.
     """
+    from .datasets import base_points
+
     n_points = _check_positive_int(n_points, "n_points")
-    df = data.load(initial) if isinstance(initial, str) else initial
+    df = base_points(initial) if isinstance(initial, str) else initial
     column = "chi2_leadinglog" if truth == "leadinglog" and "chi2_leadinglog" in df else "chi2"
     pts = df[list(alps.PARAMETERS)].to_numpy(dtype=float)
     vals = df[column].to_numpy(dtype=float)
@@ -1259,12 +1256,14 @@ def holdout_gain(extension: pd.DataFrame, *, base: str = "train", holdout: str =
     ``extension``: evaluated exact points (columns: the parameters, ``chi2``, ``status`` — e.g.
     :func:`load_run` of an :func:`extend_train` run). Both surrogates use the shipped tuned
     hyperparameters and the same seed, and are validated on the ``holdout`` set against the same
-    χ²_min (that of the base training set). Returns one row per training set with
-    :meth:`~lecture_utils.surrogate.ValidationReport.summary`.
+    χ²_min (that of the base training set). ``base``: a shipped set, without any active
+    extension it already ships (:func:`~lecture_utils.datasets.base_points`). Returns one row per
+    training set with :meth:`~lecture_utils.surrogate.ValidationReport.summary`.
     """
     from . import surrogate
+    from .datasets import base_points
 
-    base_df = data.load(base)
+    base_df = base_points(base)
     ext = extension
     if "status" in ext:
         ext = ext[ext["status"] == "ok"]

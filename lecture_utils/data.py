@@ -265,6 +265,17 @@ class Store:
                 "seconds_per_point_mean": float(rec["seconds"].mean()) if len(rec) else None}
 
 
+def batch_table(root: str | Path) -> pd.DataFrame:
+    """All records of the batch stores ``root/batch-0000``, ``batch-0001``, … in batch order:
+    :meth:`Store.table` of each plus a ``batch`` column (an empty frame with the parameter, chi2,
+    status, origin and batch columns if there are none)."""
+    frames = [Store.open(f).table().assign(batch=int(f.name.split("-")[1]))
+              for f in sorted(Path(root).glob("batch-*"))]
+    if not frames:
+        return pd.DataFrame(columns=["batch", "origin", *alps.PARAMETERS, "chi2", "status"])
+    return pd.concat(frames, ignore_index=True)
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, np.generic):
         v = v.item()

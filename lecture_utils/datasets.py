@@ -9,7 +9,15 @@
 3. **exact** — the exact ALPaca χ² on a seeded selection: ``n_region`` points from the leading-log
    region (pooled prescan + focus) and ``n_other`` from outside it, in shuffled order (so any prefix
    of a partial run is a fair sample of the design);
-4. **export** — ``lecture_utils/data/<name>.csv.gz`` and ``<name>.provenance.json``.
+4. **active** (``train`` only, ``n_active`` points) — active learning
+   (:func:`lecture_utils.active.extend_train`) starting from the exact stage's points asks batches
+   of new points where the region's boundary is least certain; they are evaluated exactly, and
+   then once more with the leading-log integrator (so every shipped point has both fidelities).
+   The active learner lives above this module in the package's data flow, so :func:`build`
+   receives it as ``active_runner`` (the command line passes it);
+5. **export** — ``lecture_utils/data/<name>.csv.gz`` and ``<name>.provenance.json``; the
+   ``origin`` column says which stage proposed each point (``…-region``, ``…-other``,
+   ``active``). :func:`base_points` returns the set without its active extension.
 
 Why: the region Δχ² < 10 covers only ~10 % of the box, so a plain design would spend 90 % of the
 exact budget where the surrogate's gate only needs a coarse picture. The leading-log χ² differs from
@@ -21,6 +29,7 @@ with different seeds, so it is independent of the training set.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,13 +61,25 @@ class Recipe:
     n_region: int
     n_other: int
     focus_scale: float = 0.05
+    n_active: int = 0
+    active_batch_size: int = 16
+    active_seed: int = 0
 
 
 RECIPES: dict[str, Recipe] = {
-    "train": Recipe("train", seed=1, n_prescan=1000, n_focus=4200, n_region=2600, n_other=1400),
+    "train": Recipe("train", seed=1, n_prescan=1000, n_focus=4200, n_region=2600, n_other=1400,
+                    n_active=1000),
     "holdout": Recipe("holdout", seed=2, n_prescan=1000, n_focus=600, n_region=300, n_other=200),
 }
-STAGES: tuple[str, ...] = ("prescan", "focus", "exact", "export")
+STAGES: tuple[str, ...] = ("prescan", "focus", "exact", "active", "export")
+
+ACTIVE_ORIGIN: str = "active"
+"""``origin`` of the points added by the active stage."""
+
+ActiveRunner = Callable[..., Any]
+"""``runner(n_points, *, initial, store, batch_size, seed, executor, workers, progress)`` —
+:func:`lecture_utils.active.extend_train` (its signature); it must write one
+:class:`~lecture_utils.data.Store` per batch (``batch-0000`` …) under ``store``."""
 
 
 def _recipe(name: str) -> Recipe:
@@ -103,10 +124,32 @@ def exact_selection(r: Recipe, pool: pd.DataFrame) -> pd.DataFrame:
     return sel[list(alps.PARAMETERS) + ["origin"]].assign(chi2_leadinglog=sel["chi2"].to_numpy())
 
 
+def _exact_points(root: Path) -> pd.DataFrame:
+    """The exact stage's evaluated points: parameters and ``chi2``, in design order."""
+    return _ok(data.Store.open(root / "exact"))[[*alps.PARAMETERS, "chi2"]]
+
+
+def active_table(root: str | Path) -> pd.DataFrame:
+    """The active stage's exact points under ``root/active`` (batch stores in order): batch,
+    idx, the parameters, origin, chi2, status, … — empty if the stage has not run."""
+    return data.batch_table(Path(root) / "active")
+
+
+def base_points(name: str) -> pd.DataFrame:
+    """Shipped set ``name`` without its active extension (the points of the design stages)."""
+    df = data.load(name)
+    return df[df["origin"] != ACTIVE_ORIGIN].reset_index(drop=True)
+
+
 def build(name: str, stages: tuple[str, ...] = STAGES, *, workdir: str | Path = DEFAULT_WORKDIR,
           workers: int | None = None, executor: Any = None, progress: bool | None = None,
-          partial: bool = False, out_dir: str | Path = data.SHIPPED_DIR) -> dict[str, Any]:
-    """Run the requested stages of recipe ``name`` (each resumes); returns a summary."""
+          partial: bool = False, out_dir: str | Path = data.SHIPPED_DIR,
+          active_runner: ActiveRunner | None = None) -> dict[str, Any]:
+    """Run the requested stages of recipe ``name`` (each resumes); returns a summary.
+
+    The ``active`` stage (recipes with ``n_active > 0``) needs ``active_runner``
+    (:func:`lecture_utils.active.extend_train`); without it the stage raises ``ValueError``.
+    """
     r = _recipe(name)
     for s in stages:
         if s not in STAGES:
@@ -145,6 +188,27 @@ def build(name: str, stages: tuple[str, ...] = STAGES, *, workdir: str | Path = 
                                         "seed": r.seed + 2000,
                                         "prescan_delta_chi2": PRESCAN_DELTA_CHI2})
         summary["exact"] = st.summary()
+    if "active" in stages and r.n_active > 0:
+        exact = data.Store.open(root / "exact")
+        _complete(exact, "exact")
+        if len(active_table(root)) >= r.n_active:
+            pass  # done (a complete run is not replayed)
+        elif active_runner is None:
+            raise ValueError("the active stage needs an active_runner "
+                             "(lecture_utils.active.extend_train); run it with "
+                             f"python -m lecture_utils dataset {name} --stage active")
+        else:
+            active_runner(r.n_active, initial=_exact_points(root), store=root / "active",
+                          batch_size=r.active_batch_size, seed=r.active_seed,
+                          executor=executor, workers=workers, progress=progress)
+        summary["active"] = {"n_points": len(active_table(root))}
+    if ("active" in stages or "export" in stages) and r.n_active > 0:
+        act = active_table(root)
+        if len(act):
+            ok = act[act["status"] == "ok"]
+            st = run("active-leadinglog", ok[list(alps.PARAMETERS)].to_numpy(), "leadinglog",
+                     ACTIVE_ORIGIN, {"design": "the active stage's exact points"})
+            summary["active-leadinglog"] = st.summary()
     if "export" in stages:
         summary["export"] = export(name, root, sel, partial=partial, out_dir=out_dir)
     return summary
@@ -163,11 +227,36 @@ def export(name: str, root: Path, selection: pd.DataFrame, *, partial: bool = Fa
     ok = table["status"] == "ok"
     out = table.loc[ok, list(alps.PARAMETERS) + ["chi2", "origin"]].copy()
     out["chi2_leadinglog"] = ll[ok.to_numpy()]
+    failed = table.loc[~ok, ["idx", "error_type", "error_message"]].assign(stage="exact")
+    r = _recipe(name)
+    active_info: dict[str, Any] = {"n_requested": r.n_active, "n_evaluated": 0, "n_ok": 0}
+    if r.n_active > 0:
+        act = active_table(root)
+        act_ok = act[act["status"] == "ok"].reset_index(drop=True)
+        if len(act) < r.n_active and not partial:
+            raise data.StoreError(f"active stage of {name!r} is incomplete ({len(act)}/"
+                                  f"{r.n_active}); run it or pass partial=True (--partial)")
+        if len(act_ok):
+            ll_store = data.Store.open(root / "active-leadinglog")
+            _complete(ll_store, "active-leadinglog")
+            ll_tab = ll_store.table()
+            if not np.array_equal(ll_tab[list(alps.PARAMETERS)].to_numpy(),
+                                  act_ok[list(alps.PARAMETERS)].to_numpy()):
+                raise data.StoreError(f"{root / 'active-leadinglog'} does not hold the active "
+                                      "points in order; delete it and rerun the active stage")
+            out = pd.concat([out, act_ok[list(alps.PARAMETERS) + ["chi2"]].assign(
+                origin=ACTIVE_ORIGIN, chi2_leadinglog=ll_tab["chi2"].to_numpy())],
+                ignore_index=True)
+        if len(act) > len(act_ok):
+            failed = pd.concat([failed, act.loc[act["status"] != "ok", [
+                "idx", "error_type", "error_message"]].assign(stage="active")])
+        active_info |= {"n_evaluated": len(act), "n_ok": len(act_ok),
+                        "run": json.loads((root / "active" / "run.json").read_text())
+                        if (root / "active" / "run.json").exists() else None}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     out.to_csv(out_dir / f"{name}.csv.gz", index=False, float_format="%.17g",
                compression={"method": "gzip", "mtime": 0})
-    failed = table.loc[~ok, ["idx", "error_type", "error_message"]]
     region = out["chi2"] < out["chi2"].min() + REGION_DELTA_CHI2
     prov = {
         "name": name,
@@ -177,15 +266,19 @@ def export(name: str, root: Path, selection: pd.DataFrame, *, partial: bool = Fa
                     "chi2": "exact chi2 (integrator 'exact' = ALPaca scipy RGE)",
                     "chi2_leadinglog": "leading-log chi2 at the same point",
                     "origin": "design stage that proposed the point"},
-        "partial": bool(s["n_done"] < s["n_points"]),
-        "n_requested": s["n_points"], "n_evaluated": s["n_done"], "n_ok": int(ok.sum()),
-        "n_failed": int((~ok).sum()),
+        "partial": bool(s["n_done"] < s["n_points"] or active_info["n_evaluated"] < r.n_active),
+        "n_requested": s["n_points"] + r.n_active,
+        "n_evaluated": s["n_done"] + active_info["n_evaluated"], "n_ok": len(out),
+        "n_failed": len(failed),
         "failures": failed.head(50).to_dict("records"),
         "chi2_min": float(out["chi2"].min()),
         "n_region": int(region.sum()), "region_delta_chi2": REGION_DELTA_CHI2,
         "seconds_per_point_mean": s["seconds_per_point_mean"],
         "recipe": asdict(_recipe(name)), "prescan_delta_chi2": PRESCAN_DELTA_CHI2,
-        "stores": {st: data.Store.open(root / st).meta for st in ("prescan", "focus", "exact")},
+        "active": active_info,
+        "stores": {st: data.Store.open(root / st).meta for st in
+                   ("prescan", "focus", "exact", "active-leadinglog")
+                   if (root / st / "meta.json").exists()},
         "regenerate": f"python -m lecture_utils dataset {name}",
     }
     (out_dir / f"{name}.provenance.json").write_text(json.dumps(prov, indent=2, default=str))

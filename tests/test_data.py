@@ -479,3 +479,41 @@ def test_tables_in_a_pool_equal_serial(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(RuntimeError, match="simulated"):
         data.cached_table("low-energy", bad, "leadinglog")
     assert len(_entry(tmp_path, "low-energy")) == 7     # the failure is not cached
+
+
+def test_dataset_recipe_with_active_stage(fake_alpaca: FakeAlpaca, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny recipe through every stage (stand-in χ², in this process): the active stage runs
+    the real learner from the exact points, its points are re-evaluated with the leading-log
+    integrator, and the export ships them with origin 'active' beside the design points; a
+    second build changes nothing; ``base_points`` drops the extension again."""
+    from lecture_utils import active, datasets
+
+    tiny = datasets.Recipe("tiny", seed=5, n_prescan=12, n_focus=6, n_region=4, n_other=3,
+                           n_active=4, active_batch_size=2)
+    monkeypatch.setitem(datasets.RECIPES, "tiny", tiny)
+    work, out = tmp_path / "work", tmp_path / "shipped"
+    monkeypatch.setattr(data, "SHIPPED_DIR", out)
+    with pytest.raises(ValueError, match="active_runner"):
+        datasets.build("tiny", workdir=work, executor="serial", progress=False, out_dir=out)
+    summary = datasets.build("tiny", workdir=work, executor="serial", progress=False,
+                             out_dir=out, active_runner=active.extend_train)
+    df = data.load("tiny")
+    assert len(df) == 7 + 4 and (df["origin"] == datasets.ACTIVE_ORIGIN).sum() == 4
+    act = df[df["origin"] == datasets.ACTIVE_ORIGIN]
+    # both fidelities of the stand-in are the same function: the leading-log column is real data
+    np.testing.assert_array_equal(act["chi2_leadinglog"], act["chi2"])
+    np.testing.assert_array_equal(act["chi2"], FakeAlpaca.value(act[list(alps.PARAMETERS)]
+                                                                .to_numpy()))
+    assert not df.duplicated(list(alps.PARAMETERS)).any()
+    prov = data.provenance("tiny")
+    assert prov["n_ok"] == len(df) and prov["n_requested"] == 11 and not prov["partial"]
+    assert prov["active"]["n_ok"] == 4 and prov["active"]["run"]["batch_size"] == 2
+    assert summary["export"]["n_ok"] == 11
+    base = datasets.base_points("tiny")
+    assert len(base) == 7 and (base["origin"] != datasets.ACTIVE_ORIGIN).all()
+    n_calls = fake_alpaca.n_points
+    datasets.build("tiny", workdir=work, executor="serial", progress=False, out_dir=out,
+                   active_runner=active.extend_train)
+    assert fake_alpaca.n_points == n_calls            # resumed: nothing evaluated again
+    pd.testing.assert_frame_equal(data.load("tiny"), df)

@@ -28,7 +28,8 @@ def test_schema(name: str) -> None:
     assert alps.DOMAIN.contains(df[list(alps.PARAMETERS)].to_numpy()).all()
     assert (df["chi2"] > 0).all()
     assert not df.duplicated(list(alps.PARAMETERS)).any()
-    assert df["origin"].str.match(r"^(prescan|focus)-(region|other)$").all()
+    assert df["origin"].str.match(r"^((prescan|focus)-(region|other)|active)$").all()
+    assert (df["origin"] == "active").sum() == data.provenance(name)["active"]["n_ok"]
 
 
 @pytest.mark.parametrize("name", SETS)
