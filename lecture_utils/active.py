@@ -88,6 +88,7 @@ from ._active_gp import (
 )
 from ._cache import cache_dir, content_hash
 from .stats import REGION_DELTA_CHI2
+from .surrogate import learning_curve_fit
 
 __all__ = [
     "ACQUISITIONS",
@@ -689,24 +690,6 @@ def region_metrics(true_values: Any, estimate: Any, predicted: Any, *, value_min
             "region_error": (fp + fn) / max(1, n_true), "false_inside": fp, "false_outside": fn,
             "iou": 1.0 if union == 0 else int(both.sum()) / union,
             "region_mae": mae(truth), "region_mae_gated": mae(both)}
-
-
-def learning_curve_fit(n: Any, error: Any, target: float) -> dict[str, float]:
-    """Fit ``error = a · n^(−b)`` (least squares in log–log) and solve for ``error = target``.
-
-    Returns ``a``, ``b`` and ``n_target`` (inf if the error does not decrease). Points with a
-    non-positive or non-finite error are ignored; at least two are needed.
-    """
-    n_arr = np.asarray(n, dtype=float)
-    e_arr = np.asarray(error, dtype=float)
-    ok = np.isfinite(e_arr) & (e_arr > 0) & (n_arr > 0)
-    if ok.sum() < 2:
-        raise ValueError("need at least two positive errors to fit a learning curve")
-    slope, intercept = np.polyfit(np.log(n_arr[ok]), np.log(e_arr[ok]), 1)
-    b = -float(slope)
-    a = float(np.exp(intercept))
-    n_target = float((a / target) ** (1.0 / b)) if b > 0 else float("inf")
-    return {"a": a, "b": b, "n_target": n_target}
 
 
 # --------------------------------------------------------------------------------------------

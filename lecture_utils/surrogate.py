@@ -91,6 +91,8 @@ __all__ = [
     "REGRESSOR_MARGIN",
     "SEARCH_BOUNDS",
     "SEARCH_NAMES",
+    "TUTORIAL_N_TRAIN",
+    "TUTORIAL_REGION_MAE",
     "OutOfDomainWarning",
     "SmoothedSurrogate",
     "SoftTreeEnsemble",
@@ -105,6 +107,7 @@ __all__ = [
     "gate_metrics",
     "iou",
     "learning_curve",
+    "learning_curve_fit",
     "load_hyperparameters",
     "region_iou",
     "regression_metrics",
@@ -132,6 +135,12 @@ REGRESSOR_MARGIN: float = 2.0
 
 PENALTY_SCALE: float = 2.0
 """χ² penalty per unit of gate log-odds below the threshold in :meth:`predict_smooth`."""
+
+TUTORIAL_REGION_MAE: float = 0.143
+"""The reference tutorial's validation MAE of its regressor inside Δχ² < 10 (quoted, DESIGN §5)."""
+
+TUTORIAL_N_TRAIN: int = 41_638
+"""Number of exact points the reference tutorial trained on (quoted, DESIGN §5)."""
 
 DEFAULT_THRESHOLD: float = 0.5
 """Working threshold of the gate probability."""
@@ -1021,6 +1030,24 @@ _FAILED_CHI2: float = 1e30
 :mod:`lecture_utils.fit`) for a failed exact evaluation inside the exact Nelder–Mead; never
 reported as a result."""
 
+
+
+def learning_curve_fit(n: Any, error: Any, target: float) -> dict[str, float]:
+    """Fit ``error = a · n^(−b)`` (least squares in log–log) and solve for ``error = target``.
+
+    Returns ``a``, ``b`` and ``n_target`` (inf if the error does not decrease). Points with a
+    non-positive or non-finite error are ignored; at least two are needed.
+    """
+    n_arr = np.asarray(n, dtype=float)
+    e_arr = np.asarray(error, dtype=float)
+    ok = np.isfinite(e_arr) & (e_arr > 0) & (n_arr > 0)
+    if ok.sum() < 2:
+        raise ValueError("need at least two positive errors to fit a learning curve")
+    slope, intercept = np.polyfit(np.log(n_arr[ok]), np.log(e_arr[ok]), 1)
+    b = -float(slope)
+    a = float(np.exp(intercept))
+    n_target = float((a / target) ** (1.0 / b)) if b > 0 else float("inf")
+    return {"a": a, "b": b, "n_target": n_target}
 
 
 def to_search(points: Any) -> np.ndarray:
