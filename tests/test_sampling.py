@@ -574,10 +574,11 @@ def test_course_posterior_converges_and_is_spot_checked(
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=False, reason=(
-    "known (partial 600-point training set): the gate's log-odds over the prior box stay above "
-    "about -4.4, so the smooth penalty cannot keep the chain out of regions where the exact χ² "
-    "is 10²–10⁷; most posterior draws fail the exact check. Expected to pass once the surrogate "
-    "is trained on enough points outside the region."))
+    "known (5,000-point training set, hold-out gate AUC 0.976): about 55-60 % of posterior draws "
+    "lie in the exact region (100-draw spot checks), short of 80 %: ~30 % of the draws the gate "
+    "accepts are false positives where the exact χ² is 10–10³ above the minimum, and a steeper "
+    "smooth penalty (scale 4 instead of 2) did not change the share. Expected to pass once the "
+    "gate is good enough near the region's boundary."))
 def test_course_posterior_lies_where_the_exact_chi2_agrees(
         course_posterior: sampling.PosteriorResult) -> None:
     """The posterior is trusted only where the surrogate is: most posterior draws must lie in
