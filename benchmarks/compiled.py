@@ -28,9 +28,9 @@ into a fresh temporary cache, so the compile time printed is a cold build.
 
 ``--explore`` also compiles the regressor with other tl2cgen/gcc options (no folding of the
 missing-value tests, tl2cgen's own row-wise layout, other block sizes, ``-O0``/``-O2``, branch
-annotation from the training features, ``quantize``) and prints their build time, verification
-result and single-threaded speed relative to the default, paired (the measurements behind
-:data:`lecture_utils.compiled.DEFAULT_OPTIONS`).
+annotation from the training features, ``quantize``, the branch-free ``"arrays"`` layout) and
+prints their build time, verification result and single-threaded speed relative to the default,
+paired (the measurements behind :data:`lecture_utils.compiled.DEFAULT_OPTIONS`).
 
 The machine's load matters: XGBoost's OpenMP threads wait for each other at the end of every
 parallel region, so on a machine whose cores are busy with other work a multi-threaded
@@ -121,6 +121,8 @@ def explore(model: Any, x: np.ndarray, repeats: int) -> None:
         "same, O2": cp.CompileOptions(opt_level=2),
         "same, annotate_in": cp.CompileOptions(annotate=True),
         "same, quantize": cp.CompileOptions(quantize=True),
+        "arrays layout": cp.CompileOptions(layout="arrays"),
+        "arrays layout, O2": cp.CompileOptions(layout="arrays", opt_level=2),
     }
     print(f"\noption exploration (regressor, single-threaded; annotation from {sample_what}; "
           "paired ratios to the default, < 1: faster)")

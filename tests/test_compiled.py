@@ -420,6 +420,8 @@ def test_options_are_validated() -> None:
         cp.CompileOptions(trees_per_unit=0)
     with pytest.raises(ValueError, match="block_rows"):
         cp.CompileOptions(block_rows=-1)
+    with pytest.raises(ValueError, match="layout"):
+        cp.CompileOptions(layout="switch")  # type: ignore[arg-type]
     assert cp.find_compiler("/definitely/not/a/compiler") is None
 
 
@@ -485,6 +487,40 @@ def test_folded_library_keeps_xgboost_missing_value_semantics(
     ref = booster.inplace_predict(x)
     for lib in (folded, plain):
         _close(lib.predict(x, nan_policy="missing"), ref, lib.n_trees)
+
+
+def test_arrays_layout_matches_xgboost(missing_trained: xgb.XGBRegressor,
+                                      booster_data: tuple[np.ndarray, np.ndarray]) -> None:
+    """The branch-free node-array layout: same predictions as XGBoost (verified at build on the
+    split boundaries), with missing values of both default directions, ±inf, margins of a
+    classifier; a library of its own (another cache key)."""
+    booster = missing_trained.get_booster()
+    arrays = cp.compile_booster_library(booster, options=cp.CompileOptions(layout="arrays"))
+    assert arrays.key != cp.compile_booster_library(booster).key
+    assert "LU_CHILD" in arrays.excerpt(80)
+    x = np.random.default_rng(15).normal(size=(3000, 6)).astype(np.float32)
+    x[np.random.default_rng(16).random(x.shape) < 0.3] = np.nan
+    x[:20] = np.nan
+    x[20:30, 0], x[30:40, 1] = np.inf, -np.inf
+    _close(arrays.predict(x, nan_policy="missing"), booster.inplace_predict(x), arrays.n_trees)
+    _close(arrays.predict(x[:1], nan_policy="missing"), booster.inplace_predict(x[:1]),
+           arrays.n_trees)                                  # the single-row path
+    x_c, y_c = booster_data
+    clf = xgb.XGBClassifier(n_estimators=40, max_depth=5, n_jobs=1, random_state=0).fit(
+        x_c, y_c > np.median(y_c))
+    lib = cp.compile_booster_library(clf, options=cp.CompileOptions(layout="arrays"))
+    _close(lib.predict(x_c, margin=True),
+           clf.get_booster().inplace_predict(x_c, predict_type="margin"), lib.n_trees)
+
+
+def test_verification_rejects_a_wrong_array_default_direction(
+        missing_trained: xgb.XGBRegressor, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = cp.array_tree_source
+    monkeypatch.setattr(cp, "array_tree_source",  # every missing value takes the other side
+                        lambda trees: real(trees).replace("& LU_DEFR[n]", "& !LU_DEFR[n]"))
+    with pytest.raises(cp.CompilationError, match="with missing values"):
+        cp.compile_booster_library(missing_trained, use_cache=False,
+                                   options=cp.CompileOptions(layout="arrays"))
 
 
 def test_verification_catches_a_wrong_missing_value_direction(
