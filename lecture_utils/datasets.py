@@ -203,12 +203,31 @@ def build(name: str, stages: tuple[str, ...] = STAGES, *, workdir: str | Path = 
                           executor=executor, workers=workers, progress=progress)
         summary["active"] = {"n_points": len(active_table(root))}
     if ("active" in stages or "export" in stages) and r.n_active > 0:
-        act = active_table(root)
-        if len(act):
-            ok = act[act["status"] == "ok"]
-            st = run("active-leadinglog", ok[list(alps.PARAMETERS)].to_numpy(), "leadinglog",
-                     ACTIVE_ORIGIN, {"design": "the active stage's exact points"})
-            summary["active-leadinglog"] = st.summary()
+        # one leading-log store per active batch, so a longer active run only adds stores
+        todo = []
+        for batch, part in active_table(root).groupby("batch", sort=True):
+            ok = part[part["status"] == "ok"]
+            folder = root / "active-leadinglog" / f"batch-{int(batch):04d}"
+            if len(ok) and not ((folder / "meta.json").exists()
+                                and data.Store.open(folder).pending().empty):
+                todo.append((int(batch), ok[list(alps.PARAMETERS)].to_numpy()))
+        if todo:
+            from . import engine  # one pool for all batches (engine precedes data)
+
+            pool = engine.local_pool(workers) if executor is None else executor
+            try:
+                for batch, pts in todo:
+                    data.generate(root / "active-leadinglog" / f"batch-{batch:04d}", pts,
+                                  "leadinglog", origins=ACTIVE_ORIGIN, resume=True,
+                                  meta={"dataset": name, "stage": "active-leadinglog",
+                                        "recipe": common["recipe"], "batch": batch,
+                                        "design": "the exact points of one active batch"},
+                                  executor=pool, workers=workers, progress=progress)
+            finally:
+                if executor is None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+        summary["active-leadinglog"] = {"n_done": len(data.batch_table(
+            root / "active-leadinglog"))}
     if "export" in stages:
         summary["export"] = export(name, root, sel, partial=partial, out_dir=out_dir)
     return summary
@@ -237,13 +256,12 @@ def export(name: str, root: Path, selection: pd.DataFrame, *, partial: bool = Fa
             raise data.StoreError(f"active stage of {name!r} is incomplete ({len(act)}/"
                                   f"{r.n_active}); run it or pass partial=True (--partial)")
         if len(act_ok):
-            ll_store = data.Store.open(root / "active-leadinglog")
-            _complete(ll_store, "active-leadinglog")
-            ll_tab = ll_store.table()
-            if not np.array_equal(ll_tab[list(alps.PARAMETERS)].to_numpy(),
-                                  act_ok[list(alps.PARAMETERS)].to_numpy()):
-                raise data.StoreError(f"{root / 'active-leadinglog'} does not hold the active "
-                                      "points in order; delete it and rerun the active stage")
+            ll_tab = data.batch_table(root / "active-leadinglog")
+            cols = list(alps.PARAMETERS)
+            if len(ll_tab) != len(act_ok) or not np.array_equal(ll_tab[cols].to_numpy(),
+                                                                 act_ok[cols].to_numpy()):
+                raise data.StoreError(f"{root / 'active-leadinglog'} does not hold every active "
+                                      "point in order; run the active stage (it resumes)")
             out = pd.concat([out, act_ok[list(alps.PARAMETERS) + ["chi2"]].assign(
                 origin=ACTIVE_ORIGIN, chi2_leadinglog=ll_tab["chi2"].to_numpy())],
                 ignore_index=True)
@@ -276,9 +294,7 @@ def export(name: str, root: Path, selection: pd.DataFrame, *, partial: bool = Fa
         "seconds_per_point_mean": s["seconds_per_point_mean"],
         "recipe": asdict(_recipe(name)), "prescan_delta_chi2": PRESCAN_DELTA_CHI2,
         "active": active_info,
-        "stores": {st: data.Store.open(root / st).meta for st in
-                   ("prescan", "focus", "exact", "active-leadinglog")
-                   if (root / st / "meta.json").exists()},
+        "stores": {st: data.Store.open(root / st).meta for st in ("prescan", "focus", "exact")},
         "regenerate": f"python -m lecture_utils dataset {name}",
     }
     (out_dir / f"{name}.provenance.json").write_text(json.dumps(prov, indent=2, default=str))

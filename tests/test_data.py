@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -517,3 +518,11 @@ def test_dataset_recipe_with_active_stage(fake_alpaca: FakeAlpaca, tmp_path: Pat
                    active_runner=active.extend_train)
     assert fake_alpaca.n_points == n_calls            # resumed: nothing evaluated again
     pd.testing.assert_frame_equal(data.load("tiny"), df)
+    # a longer active run adds points (exact and leading-log) without touching the old ones
+    monkeypatch.setitem(datasets.RECIPES, "tiny", dataclasses.replace(tiny, n_active=6))
+    datasets.build("tiny", workdir=work, executor="serial", progress=False, out_dir=out,
+                   active_runner=active.extend_train)
+    assert fake_alpaca.n_points == n_calls + 2 * 2
+    grown = data.load("tiny")
+    assert (grown["origin"] == datasets.ACTIVE_ORIGIN).sum() == 6
+    pd.testing.assert_frame_equal(grown.iloc[:len(df)], df)
