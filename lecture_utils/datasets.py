@@ -158,11 +158,11 @@ def build(name: str, stages: tuple[str, ...] = STAGES, *, workdir: str | Path = 
     common = {"recipe": asdict(r), "executor": executor, "workers": workers, "progress": progress}
 
     def run(stage: str, pts: np.ndarray, integrator: alps.Integrator, origins: Any,
-            extra: dict[str, Any]) -> data.Store:
-        return data.generate(root / stage, pts, integrator, origins=origins, resume=True,
-                             meta={"dataset": name, "stage": stage, "recipe": common["recipe"],
-                                   **extra},
-                             executor=executor, workers=workers, progress=progress)
+            extra: dict[str, Any], folder: str | None = None, pool: Any = None) -> data.Store:
+        return data.generate(root / (folder or stage), pts, integrator, origins=origins,
+                             resume=True, meta={"dataset": name, "stage": stage,
+                                                "recipe": common["recipe"], **extra},
+                             executor=pool or executor, workers=workers, progress=progress)
 
     summary: dict[str, Any] = {}
     if "prescan" in stages:
@@ -217,12 +217,9 @@ def build(name: str, stages: tuple[str, ...] = STAGES, *, workdir: str | Path = 
             pool = engine.local_pool(workers) if executor is None else executor
             try:
                 for batch, pts in todo:
-                    data.generate(root / "active-leadinglog" / f"batch-{batch:04d}", pts,
-                                  "leadinglog", origins=ACTIVE_ORIGIN, resume=True,
-                                  meta={"dataset": name, "stage": "active-leadinglog",
-                                        "recipe": common["recipe"], "batch": batch,
-                                        "design": "the exact points of one active batch"},
-                                  executor=pool, workers=workers, progress=progress)
+                    run("active-leadinglog", pts, "leadinglog", ACTIVE_ORIGIN,
+                        {"batch": batch, "design": "the exact points of one active batch"},
+                        folder=f"active-leadinglog/batch-{batch:04d}", pool=pool)
             finally:
                 if executor is None:
                     pool.shutdown(wait=True, cancel_futures=True)
