@@ -26,10 +26,10 @@ are present, otherwise (or with ``--model toy``) a stand-in trained on the synth
 default hyperparameters (depth 6, up to 500 trees; a test aid, not physics). Libraries are compiled
 into a fresh temporary cache, so the compile time printed is a cold build.
 
-``--explore`` also compiles the regressor with other tl2cgen/gcc options (no folding of the
-missing-value tests, tl2cgen's own row-wise layout, other block sizes, ``-O0``/``-O2``, branch
-annotation from the training features, ``quantize``, the branch-free ``"arrays"`` layout) and
-prints their build time, verification result and single-threaded speed relative to the default,
+``--explore`` also compiles the regressor with other layouts and options (the ``"simd"``
+layout's scalar walk, ``-O2``, row by row; the branch-free ``"arrays"`` layout; tl2cgen's if-else
+code with and without folded missing-value tests, tl2cgen's own row-wise layout, other block
+sizes, ``-O0``/``-O2``, branch annotation from the training features, ``quantize``) and prints their build time, verification result and single-threaded speed relative to the default,
 paired (the measurements behind :data:`lecture_utils.compiled.DEFAULT_OPTIONS`).
 
 The machine's load matters: XGBoost's OpenMP threads wait for each other at the end of every
@@ -109,20 +109,25 @@ def explore(model: Any, x: np.ndarray, repeats: int) -> None:
     except FileNotFoundError:
         sample = np.ascontiguousarray(x[:2000])
         sample_what = "benchmark inputs"
-    default = "O1 8/unit blk1024 fold *"
+    default = "simd O1 blk1024 *"
+    ie = {"layout": "if-else"}
     variants = {
         default: cp.CompileOptions(),                      # * = DEFAULT_OPTIONS
-        "same, no fold": cp.CompileOptions(fold_missing=False),
-        "same, row-wise": cp.CompileOptions(block_rows=0),
-        "tl2cgen layout": cp.CompileOptions(trees_per_unit=half, block_rows=0,
-                                            fold_missing=False),
-        "same, blk256": cp.CompileOptions(block_rows=256),
-        "same, O0": cp.CompileOptions(opt_level=0),
-        "same, O2": cp.CompileOptions(opt_level=2),
-        "same, annotate_in": cp.CompileOptions(annotate=True),
-        "same, quantize": cp.CompileOptions(quantize=True),
+        "simd, O2": cp.CompileOptions(opt_level=2),
+        "simd, row-wise": cp.CompileOptions(block_rows=0),
+        "simd, scalar walk": cp.CompileOptions(),          # built with $LECTURE_UTILS_SIMD=scalar
         "arrays layout": cp.CompileOptions(layout="arrays"),
         "arrays layout, O2": cp.CompileOptions(layout="arrays", opt_level=2),
+        "if-else 8/unit fold": cp.CompileOptions(**ie),
+        "if-else, no fold": cp.CompileOptions(**ie, fold_missing=False),
+        "if-else, row-wise": cp.CompileOptions(**ie, block_rows=0),
+        "tl2cgen layout": cp.CompileOptions(**ie, trees_per_unit=half, block_rows=0,
+                                            fold_missing=False),
+        "if-else, blk256": cp.CompileOptions(**ie, block_rows=256),
+        "if-else, O0": cp.CompileOptions(**ie, opt_level=0),
+        "if-else, O2": cp.CompileOptions(**ie, opt_level=2),
+        "if-else, annotate_in": cp.CompileOptions(**ie, annotate=True),
+        "if-else, quantize": cp.CompileOptions(**ie, quantize=True),
     }
     print(f"\noption exploration (regressor, single-threaded; annotation from {sample_what}; "
           "paired ratios to the default, < 1: faster)")
@@ -130,8 +135,15 @@ def explore(model: Any, x: np.ndarray, repeats: int) -> None:
     for name, opt in variants.items():
         t0 = time.perf_counter()
         try:
-            lib = cp.compile_booster_library(booster, options=opt, use_cache=False,
-                                             sample=sample if opt.annotate else None)
+            scalar = name == "simd, scalar walk"
+            if scalar:
+                os.environ[cp.SIMD_ENV] = "scalar"
+            try:
+                lib = cp.compile_booster_library(booster, options=opt, use_cache=False,
+                                                 sample=sample if opt.annotate else None)
+            finally:
+                if scalar:
+                    del os.environ[cp.SIMD_ENV]
             libs[name] = lib
             status = "verified"
         except cp.CompilationError as exc:

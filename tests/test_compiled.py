@@ -408,8 +408,15 @@ def test_compile_info_and_generated_code(compiled: cp.CompiledSurrogate) -> None
     for stage in info.values():
         assert stage["compiled"] and Path(stage["library"]).exists()
         assert stage["generated_lines"] > stage["n_trees"]
-    text = compiled.predictors["regressor"].compiled.excerpt(20)
-    assert "fvalue <" in text and "result[0] +=" in text
+    library = compiled.predictors["regressor"].compiled
+    assert library.info["layout"] == "simd"  # the default
+    text = library.excerpt(40)
+    assert "perfect binary trees" in text and "lu_walk_scalar" in text
+    assert max(map(len, text.splitlines())) <= 120  # the node tables are cut short
+    if_else = cp.compile_booster_library(compiled.regressor,
+                                         options=cp.CompileOptions(layout="if-else"))
+    assert if_else.info["layout"] == "if-else"
+    assert "fvalue <" in if_else.excerpt(20) and "result[0] +=" in if_else.excerpt(20)
     assert list(compiled.feature_names) == compiled.metadata["feature_names"]
 
 
@@ -475,8 +482,9 @@ def test_folded_library_keeps_xgboost_missing_value_semantics(
     booster = missing_trained.get_booster()
     code = "".join(cp.generated_sources(booster).values())
     assert "!(data[" in code and ") && (data[" in code  # both default directions occur
-    folded = cp.compile_booster_library(booster)
-    plain = cp.compile_booster_library(booster, options=cp.CompileOptions(fold_missing=False))
+    folded = cp.compile_booster_library(booster, options=cp.CompileOptions(layout="if-else"))
+    plain = cp.compile_booster_library(booster, options=cp.CompileOptions(layout="if-else",
+                                                                          fold_missing=False))
     assert folded.info["folded_splits"] > 0 and plain.info["folded_splits"] == 0
     assert folded.key != plain.key
     x = np.random.default_rng(13).normal(size=(4000, 6)).astype(np.float32)
@@ -530,7 +538,123 @@ def test_verification_catches_a_wrong_missing_value_direction(
 
     monkeypatch.setattr(cp, "fold_missing_checks", wrong)
     with pytest.raises(cp.CompilationError, match="with missing values"):
+        cp.compile_booster_library(missing_trained, use_cache=False,
+                                   options=cp.CompileOptions(layout="if-else"))
+
+
+def _missing_inputs(n: int, n_features: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, n_features)).astype(np.float32)
+    x[np.random.default_rng(seed + 1).random(x.shape) < 0.3] = np.nan
+    x[:20] = np.nan
+    x[20:30, 0], x[30:40, 1] = np.inf, -np.inf
+    return x
+
+
+def test_simd_layout_matches_xgboost(missing_trained: xgb.XGBRegressor,
+                                    booster_data: tuple[np.ndarray, np.ndarray]) -> None:
+    """The default layout: perfect trees walked eight at a time. Same predictions as XGBoost with
+    missing values of both default directions, ±inf, single rows, a tree count that is not a
+    multiple of 8, classifier margins, and more than 8 features (feature values gathered)."""
+    booster = missing_trained.get_booster()
+    simd = cp.compile_booster_library(booster)
+    assert simd.info["layout"] == "simd" and simd.n_trees % cp.SIMD_LANES != 0
+    x = _missing_inputs(3000, 6, 17)
+    _close(simd.predict(x, nan_policy="missing"), booster.inplace_predict(x), simd.n_trees)
+    for i in (0, 25, 35, 99):  # the single-row path
+        _close(simd.predict(x[i:i + 1], nan_policy="missing"),
+               booster.inplace_predict(x[i:i + 1]), simd.n_trees)
+    x_c, y_c = booster_data
+    clf = xgb.XGBClassifier(n_estimators=40, max_depth=5, n_jobs=1, random_state=0).fit(
+        x_c, y_c > np.median(y_c))
+    lib = cp.compile_booster_library(clf)
+    _close(lib.predict(x_c, margin=True),
+           clf.get_booster().inplace_predict(x_c, predict_type="margin"), lib.n_trees)
+    wide = _missing_inputs(2000, 11, 19)
+    y_w = np.nan_to_num(wide[:, 0]) - 2 * np.nan_to_num(wide[:, 9]) + np.isnan(wide[:, 10])
+    reg = xgb.XGBRegressor(n_estimators=21, max_depth=3, n_jobs=1, random_state=0).fit(
+        np.where(np.isinf(wide), np.nan, wide), y_w)  # XGBoost trains on NaN, not on inf
+    lib = cp.compile_booster_library(reg)
+    _close(lib.predict(wide, nan_policy="missing"), reg.get_booster().inplace_predict(wide),
+           lib.n_trees)
+
+
+def test_simd_scalar_and_vector_walks_give_the_same_bits(
+        missing_trained: xgb.XGBRegressor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without AVX2 (forced here with $LECTURE_UTILS_SIMD) a scalar loop walks the same tables
+    in the same order: bit-identical sums on every machine."""
+    x = _missing_inputs(2000, 6, 21)
+    fast = cp.compile_booster_library(missing_trained, use_cache=False)
+    monkeypatch.setenv(cp.SIMD_ENV, "scalar")
+    slow = cp.compile_booster_library(missing_trained, use_cache=False)  # a fresh dlopen
+    assert slow.info["simd"] == "scalar"
+    if not fast.info["simd"] == "avx2":
+        pytest.skip("this processor has no AVX2: only the scalar walk can run")
+    for rows in (x, x[3:4], x[25:26]):
+        np.testing.assert_array_equal(fast.predict(rows, nan_policy="missing"),
+                                      slow.predict(rows, nan_policy="missing"))
+
+
+def test_simd_layout_leaves_deep_trees_to_the_arrays_layout(
+        booster_data: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = booster_data
+    deep = xgb.XGBRegressor(n_estimators=3, max_depth=cp.SIMD_MAX_DEPTH + 2, n_jobs=1,
+                            random_state=0).fit(np.repeat(x, 4, axis=0),
+                                                np.repeat(y, 4) + np.arange(4 * len(y)) % 97)
+    depth = max(map(cp._tree_depth, cp._model_json(deep.get_booster().save_raw("json"))))
+    assert depth > cp.SIMD_MAX_DEPTH
+    lib = cp.compile_booster_library(deep)
+    assert lib.info["layout"] == "arrays"
+    _close(lib.predict(x), deep.get_booster().inplace_predict(x), lib.n_trees)
+
+
+def test_verification_rejects_a_wrong_simd_default_direction(
+        missing_trained: xgb.XGBRegressor, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = cp._perfect_tree
+
+    def flipped(tree: dict, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        code, thr, leaf = real(tree, depth)  # every missing value takes the other side
+        return code ^ np.int32(-(1 << 31)), thr, leaf
+
+    monkeypatch.setattr(cp, "_perfect_tree", flipped)
+    with pytest.raises(cp.CompilationError, match="with missing values"):
         cp.compile_booster_library(missing_trained, use_cache=False)
+
+
+def test_fast_caller_checks_its_arrays(predictor: cp.BoosterPredictor) -> None:
+    """The CPython extension that calls the libraries refuses anything but the arrays it was
+    made for (a Python exception, never a crash), and ctypes gives the same bits."""
+    caller = cp.fast_caller()
+    assert caller is not None  # gcc and Python's headers are part of the course environment
+    library = predictor.compiled
+    x = np.random.default_rng(23).normal(size=(50, 6)).astype(np.float32)
+    out = np.empty(50, dtype=np.float32)
+    fn = library._fn_address
+    assert caller.call(fn, x, out, False, False, 1, 8) == 0
+    np.testing.assert_array_equal(out, library.predict(x))
+    bad_calls = [
+        (TypeError, (fn, x.astype(np.float64), out, 0, 0, 1, 8)),
+        (TypeError, (fn, np.asfortranarray(x), out, 0, 0, 1, 8)),
+        (TypeError, (fn, x, out[::2], 0, 0, 1, 8)),
+        (TypeError, (fn, x[0], out, 0, 0, 1, 8)),
+        (TypeError, (fn, x.tolist(), out, 0, 0, 1, 8)),
+        (ValueError, (fn, x, out[:10], 0, 0, 1, 8)),
+        (ValueError, (fn, x[:0], out[:0], 0, 0, 1, 8)),
+        (ValueError, (0, x, out, 0, 0, 1, 8)),
+        (TypeError, (fn, x, out)),
+    ]
+    frozen = out.copy()
+    frozen.setflags(write=False)
+    bad_calls.append((TypeError, (fn, x, frozen, 0, 0, 1, 8)))
+    for error, args in bad_calls:
+        with pytest.raises(error):
+            caller.call(*args)
+    ref = library.predict(x, margin=True, n_threads=2)
+    library._caller = None  # the ctypes path
+    try:
+        np.testing.assert_array_equal(library.predict(x, margin=True, n_threads=2), ref)
+        np.testing.assert_array_equal(library.predict(x[:1]), out[:1])
+    finally:
+        library._caller = caller
 
 
 # ----------------------------------------------------------------------- structure and overhead
