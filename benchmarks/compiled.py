@@ -29,8 +29,9 @@ into a fresh temporary cache, so the compile time printed is a cold build.
 ``--explore`` also compiles the regressor with other layouts and options (the ``"simd"``
 layout's scalar walk, ``-O2``, row by row; the branch-free ``"arrays"`` layout; tl2cgen's if-else
 code with and without folded missing-value tests, tl2cgen's own row-wise layout, other block
-sizes, ``-O0``/``-O2``, branch annotation from the training features, ``quantize``) and prints their build time, verification result and single-threaded speed relative to the default,
-paired (the measurements behind :data:`lecture_utils.compiled.DEFAULT_OPTIONS`).
+sizes, ``-O0``/``-O2``, branch annotation from the training features, ``quantize``) and prints
+their build time, verification result and single-threaded speed relative to the default, paired
+(the measurements behind :data:`lecture_utils.compiled.DEFAULT_OPTIONS`).
 
 The machine's load matters: XGBoost's OpenMP threads wait for each other at the end of every
 parallel region, so on a machine whose cores are busy with other work a multi-threaded

@@ -3,14 +3,23 @@
 A boosted-tree model is a sum of decision trees; predicting one point means walking every tree from
 its root to a leaf and adding up the leaves. XGBoost does that with a general-purpose interpreter of
 its tree arrays, which costs ~0.1–0.5 ms of fixed overhead per call however small the batch.
-**Compilation** turns each tree into nested ``if (x[f] < threshold)`` statements in C (treelite
-imports the model, tl2cgen writes the C, gcc compiles it), so one point costs a few microseconds.
+**Compilation** turns the trees into C (treelite imports the model, tl2cgen writes the C, gcc
+compiles it), so one point costs a few microseconds. tl2cgen writes each tree as nested
+``if (x[f] < threshold)`` statements; by default this module replaces those by the ``"simd"``
+layout (:func:`simd_tree_source`): every tree padded to a perfect binary tree, eight trees
+walked at once with vector instructions and no branch at all.
 
 What this module adds around treelite/tl2cgen:
 
 * **one C call per batch** — a small C shim (:data:`SHIM_SOURCE`) loops over the rows of a
   C-contiguous float32 matrix inside the library (on up to ``n_threads`` POSIX threads), so no
-  Python loop runs per row;
+  Python loop runs per row; the call itself goes through a tiny CPython extension
+  (:func:`fast_caller`, ~0.3 µs) instead of ctypes (~3.5 µs, as long as the trees take);
+* **the "simd" layout** (default): a walk step is two vector gathers (node codes, thresholds), a
+  permutation that fetches the eight feature values, two comparisons and integer arithmetic for
+  the child index 2i + 1 + go_right — nothing for the processor to mispredict, and eight trees
+  per instruction. With AVX2 (checked when a library loads) four such walks run side by side;
+  without it a scalar loop walks the same tables with bit-identical sums;
 * **input validation before any pointer reaches C** (:func:`check_matrix`): a wrong shape, dtype or
   memory layout is a Python exception, never a crash. Policy: float32 is used as is, float64 is
   rounded to float32 (a copy; XGBoost does the same internally), every other dtype raises
@@ -34,43 +43,39 @@ What this module adds around treelite/tl2cgen:
   crossover batch size and ``xgboost.Booster.inplace_predict`` above it — nothing else: the
   XGBoost path adds an attribute check and a NaN scan of the input, no copy. The crossover is
   *measured* (:meth:`BoosterPredictor.calibrate`, side by side, paired, on distinct rows),
-  because compiled if-else code wins by a wide margin for a single row but loses on large
+  because tl2cgen's if-else code wins by a wide margin for a single row but loses on large
   batches, where every split is a data-dependent branch the processor mispredicts, while
-  XGBoost's blocked traversal chooses the next node arithmetically (DESIGN §6).
+  XGBoost's blocked traversal chooses the next node arithmetically (DESIGN §6). With the
+  ``"simd"`` layout the measured crossover is usually infinite (compiled wins everywhere); the
+  dispatcher stays as the guarantee for machines and models where it does not.
 
 The surrogate calls it through one hook: :class:`CompiledSurrogate` overrides only
 ``TwoStageSurrogate._raw`` and inherits validation (once per call), features and both
 combinations.
 
-Option choices (:data:`DEFAULT_OPTIONS`). First measured on a 500-tree, depth-6 toy regressor:
-tl2cgen's own layout (2 translation units) built in 30 s, 8 trees per unit in 14 s (small files
-compile faster, two at a time). Then with ``benchmarks/compiled.py --explore`` on the course
-regressor (248 trees, depth 6; single-threaded; 2 cores shared with a data-generation job, load
-average 6–8; paired time ratios to the default at 1 / 64 / 10⁴ rows, < 1 = faster; two runs):
-without folding the missing-value tests 1.01–1.06 / 1.04–1.05 / 1.04–1.05 (and a 17 % larger
-library); the shim's *blocked* traversal (1024 rows through one unit of 8 trees before the next,
-so that the unit's code stays in the instruction cache) versus row by row: row by row is
-1.34 / 1.45–1.56 slower from 64 rows on, but 0.96 at one row — so a single row now goes row-wise,
-larger batches blocked; tl2cgen's layout 0.99–1.03 / 1.42–1.46 / 1.53–1.55; blocks of 256
-0.98–0.99 / 1.00–1.04 / 0.98–1.02; ``-O0`` 1.13–1.20 / 1.24–1.27 / 1.26–1.34; ``-O2``
-0.98–1.02 / 0.97–0.99 / 0.94–1.03 (noise; longer builds); branch annotation from the training
-features (``annotate_in``) 0.94–0.99 / 0.97 / 0.96–0.99 — at most a few per cent, within the
-run-to-run noise, and it needs representative sample inputs at compile time (the annotation of
-uniform points was 0.85–1.01), so it stays off. tl2cgen's ``quantize`` is **wrong** in
-tl2cgen 1.0: it prints the quantization thresholds with 8 significant digits, which do not
-round-trip float32, so inputs within one float32 step of such a threshold take the wrong branch
-(9 of 2,492 split-boundary probes of the course regressor, errors up to 0.08 in χ²; 13 of 2,914
-and 0.13 on the toy). The verification above rejects it; it stays available (off) as a teaching
-example.
+Layout and option choices (:data:`DEFAULT_OPTIONS`), measured with
+``benchmarks/compiled.py --threads 1 --explore`` on the course regressor (235 trees, depth 6;
+single-threaded; an otherwise idle 2-core Xeon VM with AVX2/AVX-512; paired time ratios to the
+default at 1 / 64 / 10⁴ rows, > 1 = slower than the default): ``"simd"`` at ``-O2`` 0.90 / 1.04 /
+1.06 (noise level; kept ``-O1``); ``"simd"`` row by row instead of blocks of 1024 rows 1.00 /
+1.13 / 1.13; the ``"simd"`` tables walked by the portable scalar loop 2.5 / 4.5 / 4.6; the
+``"arrays"`` layout (:func:`array_tree_source`: node tables with child indices, four trees side
+by side, no perfect-tree padding, no vector instructions) 2.0 / 3.5 / 3.5; tl2cgen's if-else code
+— with the shim's blocked traversal (1024 rows through one unit of 8 trees, so the unit's code
+stays in the instruction cache) and the folded missing-value tests (:func:`fold_missing_checks`)
+— 3.0 / 3.8 / 3.4, and its variants: no folding 3.3 / 4.0 / 3.6 (and a 17 % larger library), row
+by row 3.1 / 5.0 / 4.9, tl2cgen's own layout (2 translation units, row by row) 3.2 / 5.4 / 5.2,
+blocks of 256 3.1 / 3.8 / 3.5, ``-O0`` 3.9 / 4.8 / 4.3, ``-O2`` 3.2 / 3.8 / 3.4, branch
+annotation from the training features (``annotate_in``) 3.0 / 3.6 / 3.3 (within noise of the
+plain if-else code, and it needs representative inputs at compile time). ``inplace_predict`` on
+one thread: 72 / 7.3 / 2.7. Builds: ``"simd"`` ~1 s per stage, if-else 2–4 s. Absolute: one row
+of the regressor 2.7 µs through the whole Python call, 1.15 µs per row in batches.
 
-The ``"arrays"`` layout (:func:`array_tree_source`, ``CompileOptions(layout="arrays")``) replaces
-tl2cgen's nested branches by node tables walked with arithmetic child indices, four trees side by
-side — nothing for the processor to mispredict. First measurement (the course's models, one
-thread, paired, while a book build loaded the machine): one row 1.35× faster than the if-else
-layout for the 235-tree regressor and 1.7× for the 516-tree gate, 64 rows 1.35×, 10⁴ rows
-0.9–0.95× (XGBoost's side of the crossover anyway), and a 5× shorter build. It is verified like
-every library, but not yet the default: the chapter on compilation shows the if-else code, and the
-switch waits for a measurement on a quiet machine (``benchmarks/compiled.py --explore``).
+tl2cgen's ``quantize`` is **wrong** in tl2cgen 1.0: it prints the quantization thresholds with 8
+significant digits, which do not round-trip float32, so inputs within one float32 step of such a
+threshold take the wrong branch (11 of 2,730 split-boundary probes of the course regressor,
+errors up to 0.04 in χ²). The verification above rejects it; it stays available (off, if-else
+layout only) as a teaching example.
 
 Compiled and XGBoost predictions agree to float32 rounding, not bit for bit: tl2cgen writes leaf
 values as 8-digit decimal literals and adds the base score last, so sums differ by a few units in
@@ -142,6 +147,7 @@ __all__ = [
     "simd_tree_source",
     "speed_table",
     "tolerance",
+    "tree_dicts",
 ]
 
 log = logging.getLogger(__name__)
@@ -685,6 +691,9 @@ class CompileOptions:
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.layout != "if-else" and (self.quantize or self.annotate):
+            raise ValueError("quantize and annotate change tl2cgen's if-else code: use them "
+                             "with layout='if-else'")
         if self.opt_level not in (0, 1, 2, 3):
             raise ValueError(f"opt_level must be 0, 1, 2 or 3, got {self.opt_level!r}")
         if int(self.trees_per_unit) < 1 or int(self.jobs) < 1:
@@ -758,6 +767,14 @@ def _model_json(raw_json: bytes) -> list[dict[str, Any]]:
     return model["learner"]["gradient_booster"]["model"]["trees"]
 
 
+def tree_dicts(booster: Any) -> list[dict[str, Any]]:
+    """The trees of an XGBoost booster (or scikit-learn wrapper) as XGBoost's JSON dicts
+    (``left_children``, ``split_indices``, ``split_conditions``, ``default_left``, …) — the input
+    of :func:`simd_tree_source` and :func:`array_tree_source`."""
+    booster = getattr(booster, "get_booster", lambda: booster)()
+    return _model_json(bytes(booster.save_raw("json")))
+
+
 def probe_matrix(booster: Any, *, max_rows: int = 4096, seed: int = 0,
                  min_rows: int = 16) -> np.ndarray:
     """Inputs that exercise every split boundary of ``booster``: float32, shape (m, n_features).
@@ -770,7 +787,7 @@ def probe_matrix(booster: Any, *, max_rows: int = 4096, seed: int = 0,
     """
     n_features = int(booster.num_features())
     splits: set[tuple[int, float]] = set()
-    for tree in _model_json(bytes(booster.save_raw("json"))):
+    for tree in tree_dicts(booster):
         for f, t, left in zip(tree["split_indices"], tree["split_conditions"],
                               tree["left_children"], strict=True):
             if left != -1:
@@ -919,7 +936,7 @@ def _build(raw: bytes, n_features: int, compiler: tuple[str, str], options: Comp
         units = sorted(src.glob("tu*.c"))
         if [u.name for u in units] != ["tu0.c"]:
             raise CompilationError(f"unexpected tl2cgen layout {[u.name for u in units]}")
-        trees = _model_json(bytes(booster.save_raw("json")))
+        trees = tree_dicts(booster)
         if layout == "simd" and max(map(_tree_depth, trees), default=0) > SIMD_MAX_DEPTH:
             layout = "arrays"  # a perfect tree of that depth would be too large
         units[0].write_text(array_tree_source(trees) if layout == "arrays"

@@ -429,6 +429,10 @@ def test_options_are_validated() -> None:
         cp.CompileOptions(block_rows=-1)
     with pytest.raises(ValueError, match="layout"):
         cp.CompileOptions(layout="switch")  # type: ignore[arg-type]
+    for option in ({"quantize": True}, {"annotate": True}):
+        with pytest.raises(ValueError, match="if-else"):
+            cp.CompileOptions(**option)  # type: ignore[arg-type]
+        cp.CompileOptions(layout="if-else", **option)  # type: ignore[arg-type]
     assert cp.find_compiler("/definitely/not/a/compiler") is None
 
 
@@ -600,7 +604,7 @@ def test_simd_layout_leaves_deep_trees_to_the_arrays_layout(
     deep = xgb.XGBRegressor(n_estimators=3, max_depth=cp.SIMD_MAX_DEPTH + 2, n_jobs=1,
                             random_state=0).fit(np.repeat(x, 4, axis=0),
                                                 np.repeat(y, 4) + np.arange(4 * len(y)) % 97)
-    depth = max(map(cp._tree_depth, cp._model_json(deep.get_booster().save_raw("json"))))
+    depth = max(map(cp._tree_depth, cp.tree_dicts(deep)))
     assert depth > cp.SIMD_MAX_DEPTH
     lib = cp.compile_booster_library(deep)
     assert lib.info["layout"] == "arrays"
