@@ -77,9 +77,10 @@ threshold take the wrong branch (11 of 2,730 split-boundary probes of the course
 errors up to 0.04 in χ²). The verification above rejects it; it stays available (off, if-else
 layout only) as a teaching example.
 
-Compiled and XGBoost predictions agree to float32 rounding, not bit for bit: tl2cgen writes leaf
-values as 8-digit decimal literals and adds the base score last, so sums differ by a few units in
-the last place (bounded by :func:`tolerance`).
+Compiled and XGBoost predictions agree to float32 rounding, not bit for bit: the leaf values are
+added in another order (the ``"simd"`` layout sums eight lanes separately; tl2cgen's if-else code
+writes the leaves as 8-digit decimal literals) and the base score last, so sums differ by a few
+units in the last place (bounded by :func:`tolerance`).
 """
 
 from __future__ import annotations
