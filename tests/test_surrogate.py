@@ -130,15 +130,33 @@ def test_hard_and_smooth_agree_inside_region(model: sg.TwoStageSurrogate,
     np.testing.assert_array_equal(hard[accepted], reg[accepted])
     assert np.isposinf(hard[~accepted]).all()
     assert np.isfinite(smooth).all()
-    # outside: regressor plus a penalty growing as the gate's log-odds fall
+    # outside: the regressor raised to the region's edge, plus a penalty growing as the gate's
+    # log-odds fall (threshold 0.5: log-odds 0)
     logit = model.gate_logit(pts)
-    penalty = smooth - reg
-    assert (penalty[~accepted] > 0).all()
-    order = np.argsort(logit[~accepted])
-    assert np.all(np.diff(penalty[~accepted][order]) <= 1e-9)
-    np.testing.assert_allclose(penalty[~accepted],
-                               model.penalty_scale * (0.0 - logit[~accepted]), rtol=1e-12)
+    edge = model.chi2_min + model.cut
+    out, reg_out, d = smooth[~accepted], reg[~accepted], -logit[~accepted]
+    assert (out > reg_out).all()
+    np.testing.assert_array_equal(out, sg.smooth_combination(
+        reg_out, logit[~accepted], logit_threshold=0.0, chi2_edge=edge,
+        penalty_scale=model.penalty_scale))
+    far = d >= sg.SMOOTH_RAMP
+    assert far.any() and (out[far] >= edge + model.penalty_scale * d[far] - 1e-9).all()
     np.testing.assert_allclose(p, 1 / (1 + np.exp(-logit)), rtol=1e-6)
+
+
+def test_smooth_combination_is_continuous_and_monotone_in_the_log_odds() -> None:
+    """At fixed regressor χ², the smooth combination starts at the hard one at the threshold and
+    never decreases as the gate's log-odds fall; beyond the ramp it is at least the edge."""
+    logit = np.linspace(3.0, -12.0, 3001)
+    for reg in (-1.0, 5.0, 19.9, 30.0):
+        out = sg.smooth_combination(np.full_like(logit, reg), logit, logit_threshold=0.0,
+                                    chi2_edge=20.0, penalty_scale=2.0)
+        assert (out[logit >= 0] == reg).all()
+        assert np.all(np.diff(out) >= 0)
+        slope = max(0.0, 20.0 - reg) / sg.SMOOTH_RAMP + 2.0  # steepest rise per unit of log-odds
+        assert np.max(np.diff(out)) <= slope * 0.005 * (1 + 1e-9)  # no jump
+        far = logit <= -sg.SMOOTH_RAMP
+        assert (out[far] >= max(reg, 20.0) + 2.0 * (-logit[far]) - 1e-12).all()
 
 
 def test_regressor_target_region_includes_margin(toy: tuple[np.ndarray, np.ndarray],
@@ -498,7 +516,9 @@ def test_raw_is_the_only_place_boosters_are_evaluated(model: sg.TwoStageSurrogat
 
     shifted = Shifted(model.gate, model.regressor, model.metadata)
     np.testing.assert_array_equal(shifted.predict_regressor(pts), model.predict_regressor(pts) + 1)
-    np.testing.assert_array_equal(shifted.predict_smooth(pts), model.predict_smooth(pts) + 1)
+    np.testing.assert_array_equal(shifted.predict_smooth(pts), sg.smooth_combination(
+        model.predict_regressor(pts) + 1, model.gate_logit(pts), logit_threshold=0.0,
+        chi2_edge=model.chi2_min + model.cut, penalty_scale=model.penalty_scale))
     np.testing.assert_array_equal(shifted.predict(pts), model.predict(pts) + 1)  # inf + 1 = inf
     np.testing.assert_array_equal(shifted.gate_logit(pts), model.gate_logit(pts))
     np.testing.assert_array_equal(shifted.gate_probability(pts), model.gate_probability(pts))
