@@ -15,8 +15,9 @@ hits both alike); the best round of each is reported, and the two chains are che
 identical (the same posterior values give the same accept/reject decisions). The same vectorised
 run with a posterior that costs nothing (a standard normal) measures emcee's own cost per step —
 the floor of the vectorised pattern, and so a bound on the speed-up at this ensemble size. A
-larger vectorised ensemble is timed for information. Then :func:`lecture_utils.sampling.sample_posterior` runs with
-its default settings until convergence. The last line reads
+larger vectorised ensemble is timed for information. Then
+:func:`lecture_utils.sampling.sample_posterior` runs with its default settings until
+convergence. The last line reads
 ``speedup: <x>; seconds to convergence: <t>`` (the speed-up at equal walker count).
 """
 

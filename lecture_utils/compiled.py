@@ -29,7 +29,8 @@ What this module adds around treelite/tl2cgen:
   default-direction semantics when ``nan_policy="missing"``;
 * **a content-addressed cache** under ``cache_dir("compiled")``: the key hashes the model's
   serialized bytes (UBJSON), the compiler and its version, the tl2cgen and treelite versions, the
-  compile options and the shim, so a changed model never reuses a stale library;
+  compile options and this module's source (shim and code generators), so a changed model — or
+  changed generated code — never reuses a stale library;
 * **one comparison per split** (:func:`fold_missing_checks`): tl2cgen tests "value present, and
   below the threshold" with two branches; since the shim encodes a missing value as a NaN bit
   pattern, one float comparison gives the same branch for every input;
@@ -365,6 +366,34 @@ ARRAY_INTERLEAVE: int = 4
 """Trees walked side by side by the ``"arrays"`` layout (independent chains of loads overlap)."""
 
 
+def _c_float(v: Any) -> str:
+    """A float32 value as a C literal that reads back to the same float32 (shortest round-trip
+    decimal; NAN/INFINITY spelled out)."""
+    x = np.float32(v)
+    if np.isnan(x):
+        return "NAN"
+    if np.isinf(x):
+        return "INFINITY" if x > 0 else "-INFINITY"
+    return repr(float(x)) + "f"
+
+
+def _c_table(name: str, ctype: str, items: Sequence[Any], aligned: bool = False) -> str:
+    """``static const ctype name[n] = {...};`` (items already formatted or ints)."""
+    attr = " __attribute__((aligned(32)))" if aligned else ""
+    return f"static const {ctype} {name}[{len(items)}]{attr} = {{{','.join(map(str, items))}}};\n"
+
+
+def _tree_depth(tree: dict[str, Any]) -> int:
+    """Number of split levels of an XGBoost JSON tree (0 for a single leaf)."""
+    left, right = tree["left_children"], tree["right_children"]
+    depth, level = 0, [0]
+    while True:
+        level = [c for i in level if left[i] != -1 for c in (left[i], right[i])]
+        if not level:
+            return depth
+        depth += 1
+
+
 def array_tree_source(trees: Sequence[dict[str, Any]], function: str = "predict_unit0") -> str:
     """C source of ``void function(union Entry* data, float* result)`` adding the leaf values of
     all ``trees`` (XGBoost JSON dicts) to ``result[0]`` — the ``"arrays"`` layout.
@@ -384,41 +413,26 @@ def array_tree_source(trees: Sequence[dict[str, Any]], function: str = "predict_
     value: list[str] = []
     roots: list[int] = []
 
-    def f32(v: float) -> str:
-        x = np.float32(v)
-        if np.isinf(x):
-            return "INFINITY" if x > 0 else "-INFINITY"
-        return repr(float(x)) + "f"
-
-    depth = 0
+    depth = max((_tree_depth(t) for t in trees), default=0)
     for tree in trees:
         left, right = tree["left_children"], tree["right_children"]
         off = len(feat)
         roots.append(off)
-        level = [(0, 0)]
-        while level:  # depth of this tree
-            nxt = [(c, d + 1) for i, d in level if left[i] != -1 for c in (left[i], right[i])]
-            depth = max(depth, max(d for _, d in level))
-            level = nxt
         for i, (lc, cond) in enumerate(zip(left, tree["split_conditions"], strict=True)):
             if lc == -1:  # leaf: both children are itself
                 feat.append(0)
                 thr.append("INFINITY")
                 child += [off + i, off + i]
                 right_default.append(0)
-                value.append(f32(cond))
+                value.append(_c_float(cond))
             else:
                 feat.append(int(tree["split_indices"][i]))
-                thr.append(f32(cond))
+                thr.append(_c_float(cond))
                 child += [off + lc, off + int(right[i])]
                 right_default.append(0 if int(tree["default_left"][i]) else 1)
                 value.append("0.0f")
     n_trees, k = len(roots), ARRAY_INTERLEAVE
-
-    def table(name: str, ctype: str, items: Sequence[Any]) -> str:
-        body = ",".join(str(v) for v in items)
-        return f"static const {ctype} {name}[{len(items)}] = {{{body}}};\n"
-
+    table = _c_table
     walk = "\n".join(f"      n{j} = LU_STEP(n{j});" for j in range(k))
     return (
         '#include "header.h"\n'
@@ -491,16 +505,6 @@ def _perfect_tree(tree: dict[str, Any], depth: int) -> tuple[np.ndarray, np.ndar
     return code, thr, leaf
 
 
-def _tree_depth(tree: dict[str, Any]) -> int:
-    left, right = tree["left_children"], tree["right_children"]
-    depth, level = 0, [0]
-    while True:
-        level = [c for i in level if left[i] != -1 for c in (left[i], right[i])]
-        if not level:
-            return depth
-        depth += 1
-
-
 def simd_tree_source(trees: Sequence[dict[str, Any]], n_features: int,
                      function: str = "predict_unit0") -> str:
     """C source of ``void function(union Entry* data, float* result)`` adding the leaf values of
@@ -532,18 +536,9 @@ def simd_tree_source(trees: Sequence[dict[str, Any]], n_features: int,
         code[t // lanes, t % lanes], thr[t // lanes, t % lanes], leaf[t // lanes, t % lanes] = \
             _perfect_tree(tree, depth)
 
-    def f32(v: np.float32) -> str:
-        if np.isnan(v):
-            return "NAN"
-        if np.isinf(v):
-            return "INFINITY" if v > 0 else "-INFINITY"
-        return repr(float(v)) + "f"
-
     def table(name: str, ctype: str, arr: np.ndarray, fmt: Callable[[Any], str]) -> str:
         flat = arr.transpose(0, 2, 1).ravel()  # [group][node][lane]
-        body = ",".join(fmt(v) for v in flat)
-        return (f"static const {ctype} {name}[{flat.size}] __attribute__((aligned(32))) = "
-                f"{{{body}}};\n")
+        return _c_table(name, ctype, [fmt(v) for v in flat], aligned=True)
 
     small = n_features <= lanes
     return (
@@ -553,8 +548,8 @@ def simd_tree_source(trees: Sequence[dict[str, Any]], n_features: int,
         f"#define LU_D {depth}\n#define LU_NI {n_inner}\n#define LU_NL {n_leaf}\n"
         f"#define LU_G {n_groups}\n#define LU_NF {n_features}\n"
         + table("LU_CODE", "int32_t", code, lambda v: str(int(v)))
-        + table("LU_THR", "float", thr, f32)
-        + table("LU_LEAF", "float", leaf, f32)
+        + table("LU_THR", "float", thr, _c_float)
+        + table("LU_LEAF", "float", leaf, _c_float)
         + _SIMD_WALK.replace("LU_SMALL_NF", "1" if small else "0")
         .replace("predict_unit0", function).replace("LU_SIMD_ENV", SIMD_ENV))
 
@@ -895,14 +890,30 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+_MODULE_SOURCE: bytes = Path(__file__).read_bytes()
+"""This module's source, part of every library key: the shim, the layouts' code generators and
+the split rewriting all live here, so a change to any of them never reuses a stale library."""
+
+
 def _library_key(raw: bytes, compiler: tuple[str, str], options: CompileOptions,
                  sample: np.ndarray | None) -> str:
     v = _versions()
     extra = [] if not options.annotate or sample is None else [sample.tobytes()]
     return content_hash("compiled-booster", FORMAT_VERSION, raw, list(compiler),
-                        v["tl2cgen"], v["treelite"], options.key(), SHIM_SOURCE,
-                        _SIMD_WALK if options.layout == "simd" else "",
+                        v["tl2cgen"], v["treelite"], options.key(), _MODULE_SOURCE,
                         platform.machine(), *extra)[:32]
+
+
+def _run_compiler(cmd: list[str], cwd: Path, timeout_s: float) -> None:
+    """Run one compiler/linker command; any failure is a :class:`CompilationError`."""
+    try:
+        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
+                             check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CompilationError(f"{Path(cmd[0]).name} failed to run: {exc}") from exc
+    if res.returncode != 0:
+        raise CompilationError(f"{' '.join(Path(c).name for c in cmd[:3])} … exited with "
+                               f"{res.returncode}:\n{res.stderr[-2000:]}")
 
 
 def _build(raw: bytes, n_features: int, compiler: tuple[str, str], options: CompileOptions,
@@ -958,14 +969,7 @@ def _build(raw: bytes, n_features: int, compiler: tuple[str, str], options: Comp
              "-Werror=implicit-function-declaration"]
 
     def run(cmd: list[str]) -> None:
-        try:
-            res = subprocess.run(cmd, cwd=src, capture_output=True, text=True,
-                                 timeout=options.timeout_s, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise CompilationError(f"{Path(cmd[0]).name} failed to run: {exc}") from exc
-        if res.returncode != 0:
-            raise CompilationError(f"{' '.join(Path(c).name for c in cmd[:3])} … exited with "
-                                   f"{res.returncode}:\n{res.stderr[-2000:]}")
+        _run_compiler(cmd, src, options.timeout_s)
 
     t1 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, int(options.jobs))) as pool:
@@ -1099,12 +1103,8 @@ def fast_caller(compiler: str | os.PathLike[str] | None = None) -> Any | None:
             try:
                 src = tmp / "caller.c"
                 src.write_text(CALLER_SOURCE.replace("LU_MODULE_NAME", name))
-                res = subprocess.run(
-                    [cc[0], "-shared", "-fPIC", "-O2", "-std=gnu99", f"-I{include}",
-                     f"-I{np.get_include()}", str(src), "-o", str(tmp / path.name)],
-                    capture_output=True, text=True, timeout=120, check=False)
-                if res.returncode != 0:
-                    raise CompilationError(res.stderr[-1000:])
+                _run_compiler([cc[0], "-shared", "-fPIC", "-O2", "-std=gnu99", f"-I{include}",
+                               f"-I{np.get_include()}", src.name, "-o", path.name], tmp, 120.0)
                 os.replace(tmp / path.name, path)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -1113,7 +1113,7 @@ def fast_caller(compiler: str | os.PathLike[str] | None = None) -> Any | None:
             raise CompilationError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    except (CompilationError, OSError, ImportError, subprocess.SubprocessError) as exc:
+    except (CompilationError, OSError, ImportError) as exc:
         log.info("fast caller unavailable (%s); using ctypes", exc)
         module = None
     _CALLER.append(module)

@@ -207,19 +207,19 @@ def build(name: str, stages: tuple[str, ...] = STAGES, *, workdir: str | Path = 
         todo = []
         for batch, part in active_table(root).groupby("batch", sort=True):
             ok = part[part["status"] == "ok"]
-            folder = root / "active-leadinglog" / f"batch-{int(batch):04d}"
-            if len(ok) and not ((folder / "meta.json").exists()
-                                and data.Store.open(folder).pending().empty):
-                todo.append((int(batch), ok[list(alps.PARAMETERS)].to_numpy()))
+            sub = f"active-leadinglog/batch-{int(batch):04d}"
+            if len(ok) and not ((root / sub / "meta.json").exists()
+                                and data.Store.open(root / sub).pending().empty):
+                todo.append((int(batch), sub, ok[list(alps.PARAMETERS)].to_numpy()))
         if todo:
             from . import engine  # one pool for all batches (engine precedes data)
 
             pool = engine.local_pool(workers) if executor is None else executor
             try:
-                for batch, pts in todo:
+                for batch, sub, pts in todo:
                     run("active-leadinglog", pts, "leadinglog", ACTIVE_ORIGIN,
                         {"batch": batch, "design": "the exact points of one active batch"},
-                        folder=f"active-leadinglog/batch-{batch:04d}", pool=pool)
+                        folder=sub, pool=pool)
             finally:
                 if executor is None:
                     pool.shutdown(wait=True, cancel_futures=True)

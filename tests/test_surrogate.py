@@ -119,6 +119,10 @@ def test_split_is_seeded_and_stratified() -> None:
 
 
 # ------------------------------------------------------------------------------ combinations
+def _logit(p: float) -> float:
+    return float(np.log(p / (1.0 - p)))
+
+
 def test_hard_and_smooth_agree_inside_region(model: sg.TwoStageSurrogate,
                                              test_points: tuple[np.ndarray, np.ndarray]) -> None:
     pts = test_points[0]
@@ -131,13 +135,14 @@ def test_hard_and_smooth_agree_inside_region(model: sg.TwoStageSurrogate,
     assert np.isposinf(hard[~accepted]).all()
     assert np.isfinite(smooth).all()
     # outside: the regressor raised to the region's edge, plus a penalty growing as the gate's
-    # log-odds fall (threshold 0.5: log-odds 0)
+    # log-odds fall below the threshold's
     logit = model.gate_logit(pts)
     edge = model.chi2_min + model.cut
-    out, reg_out, d = smooth[~accepted], reg[~accepted], -logit[~accepted]
+    out, reg_out = smooth[~accepted], reg[~accepted]
+    d = _logit(model.threshold) - logit[~accepted]
     assert (out > reg_out).all()
     np.testing.assert_array_equal(out, sg.smooth_combination(
-        reg_out, logit[~accepted], logit_threshold=0.0, chi2_edge=edge,
+        reg_out, logit[~accepted], logit_threshold=_logit(model.threshold), chi2_edge=edge,
         penalty_scale=model.penalty_scale))
     far = d >= sg.SMOOTH_RAMP
     assert far.any() and (out[far] >= edge + model.penalty_scale * d[far] - 1e-9).all()
@@ -517,8 +522,9 @@ def test_raw_is_the_only_place_boosters_are_evaluated(model: sg.TwoStageSurrogat
     shifted = Shifted(model.gate, model.regressor, model.metadata)
     np.testing.assert_array_equal(shifted.predict_regressor(pts), model.predict_regressor(pts) + 1)
     np.testing.assert_array_equal(shifted.predict_smooth(pts), sg.smooth_combination(
-        model.predict_regressor(pts) + 1, model.gate_logit(pts), logit_threshold=0.0,
-        chi2_edge=model.chi2_min + model.cut, penalty_scale=model.penalty_scale))
+        model.predict_regressor(pts) + 1, model.gate_logit(pts),
+        logit_threshold=_logit(model.threshold), chi2_edge=model.chi2_min + model.cut,
+        penalty_scale=model.penalty_scale))
     np.testing.assert_array_equal(shifted.predict(pts), model.predict(pts) + 1)  # inf + 1 = inf
     np.testing.assert_array_equal(shifted.gate_logit(pts), model.gate_logit(pts))
     np.testing.assert_array_equal(shifted.gate_probability(pts), model.gate_probability(pts))
