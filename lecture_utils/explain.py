@@ -65,6 +65,7 @@ from . import surrogate as sg
 __all__ = [
     "DEFAULT_BACKGROUND_SIZE",
     "PERTURBATIONS",
+    "PER_PARAMETER_TRANSFORMS",
     "SHAP_MIN_VERSION",
     "STAGES",
     "Explanation",
@@ -142,6 +143,23 @@ def check_versions(shap_version: str | None = None, xgboost_version: str | None 
             f"base_score); install shap >= {SHAP_MIN_VERSION} (see requirements.lock)")
 
 
+PER_PARAMETER_TRANSFORMS: tuple[str, ...] = ("ratio", "raw")
+"""Feature transforms with one feature per parameter — the ones SHAP values can be reported for
+per physical parameter (``"running"`` adds low-energy couplings that mix the parameters)."""
+
+
+def _check_per_parameter(transform: str) -> str:
+    sg._check_transform(transform)
+    if transform not in PER_PARAMETER_TRANSFORMS:
+        raise ValueError(
+            f"feature transform {transform!r} is not one feature per parameter (its "
+            f"{len(sg.feature_names(transform))} features include low-energy couplings that mix "
+            f"the parameters), so SHAP values cannot be assigned to parameters; explain a "
+            f"surrogate with one of {PER_PARAMETER_TRANSFORMS}, e.g. "
+            "surrogate.default_surrogate(transform='ratio')")
+    return transform
+
+
 def _check_stage(stage: str) -> str:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
@@ -186,7 +204,7 @@ def feature_label(parameter: str, transform: str = "ratio") -> str:
     """
     from .plotting import axis_label
 
-    sg._check_transform(transform)
+    _check_per_parameter(transform)
     if parameter == alps.PARAMETERS[0]:
         return axis_label(parameter, log10=True)
     if transform == "raw":
@@ -215,7 +233,7 @@ def feature_map(transform: str = "ratio", *, n_probe: int = 64, seed: int = 0) -
     ``j`` and at most on f_a (the first) — i.e. one feature per parameter and an invertible
     transform; otherwise :class:`RuntimeError`.
     """
-    sg._check_transform(transform)
+    _check_per_parameter(transform)
     names = sg.feature_names(transform)
     n_par = len(alps.PARAMETERS)
     rng = np.random.default_rng(int(seed))
@@ -252,7 +270,7 @@ def points_from_features(x: Any, transform: str = "ratio") -> np.ndarray:
     ``x`` (n, 6) or (6,) holds ``log10(f_a/GeV)`` and the couplings' features of ``transform``.
     Raises :class:`ValueError` for a wrong shape or non-finite values.
     """
-    sg._check_transform(transform)
+    _check_per_parameter(transform)
     points = sg.from_search(x)  # log10 f_a → f_a; shape and finiteness checked there
     if len(points) == 0:
         raise ValueError(f"features must have shape (n, {len(alps.PARAMETERS)}) with n ≥ 1")
@@ -263,7 +281,7 @@ def points_from_features(x: Any, transform: str = "ratio") -> np.ndarray:
 
 def _features64(points: np.ndarray, transform: str) -> np.ndarray:
     """:func:`lecture_utils.surrogate.features` without the final rounding to float32."""
-    sg._check_transform(transform)
+    _check_per_parameter(transform)
     out = np.array(points, dtype=np.float64)
     out[:, 0] = np.log10(points[:, 0])
     if transform == "ratio":
@@ -471,6 +489,7 @@ def explain(surrogate: sg.TwoStageSurrogate, points: Any, *, stage: Stage = "reg
     import shap
 
     check_versions()
+    _check_per_parameter(surrogate.transform)
     _check_stage(stage)
     _check_perturbation(perturbation)
     x = surrogate._inputs(points)
@@ -579,6 +598,7 @@ def brute_force_shapley(surrogate: sg.TwoStageSurrogate, point: Any, *,
     from itertools import combinations
     from math import factorial
 
+    _check_per_parameter(surrogate.transform)
     _check_stage(stage)
     _check_perturbation(perturbation)
     x = surrogate._inputs(point)

@@ -96,6 +96,7 @@ __all__ = [
     "SMOOTH_RAMP",
     "smooth_combination",
     "REGRESSOR_MARGIN",
+    "RUNNING_FEATURES",
     "SEARCH_BOUNDS",
     "SEARCH_NAMES",
     "TUTORIAL_N_TRAIN",
@@ -130,8 +131,8 @@ __all__ = [
 FORMAT_VERSION: int = 1
 """Version of the saved-model layout and of the feature definitions; bumped on any change."""
 
-Transform = Literal["ratio", "raw"]
-FEATURE_TRANSFORMS: tuple[str, ...] = ("ratio", "raw")
+Transform = Literal["ratio", "raw", "running"]
+FEATURE_TRANSFORMS: tuple[str, ...] = ("ratio", "raw", "running")
 """Available feature transforms (see :func:`features`)."""
 
 FA_REFERENCE_GEV: float = 1.0e6
@@ -218,12 +219,28 @@ def _check_transform(transform: str) -> str:
     return transform
 
 
+RUNNING_FEATURES: tuple[str, ...] = (
+    "cbs_abs", "cmumu_A", "ctautau_A", "cuu_A", "ccc_A", "cdd_A", "css_A", "cnu33")
+"""Low-energy couplings (:data:`lecture_utils.alps.RUNNING_COUPLINGS`; ``cbs_abs`` = |c_bs|) that
+the ``"running"`` transform adds to the ``"ratio"`` features, each times 10⁶ GeV / f_a."""
+
+
 def feature_names(transform: Transform = "ratio") -> tuple[str, ...]:
-    """Names of the model inputs of ``transform`` (6 of them, :data:`alps.PARAMETERS` order)."""
+    """Names of the model inputs of ``transform``: 6 (:data:`alps.PARAMETERS` order) for
+    ``"ratio"`` and ``"raw"``; for ``"running"`` the 6 ratio features and then
+    :data:`RUNNING_FEATURES` (14)."""
     _check_transform(transform)
+    if transform == "raw":
+        return ("log10_fa",) + tuple(alps.PARAMETERS[1:])
+    ratio = ("log10_fa",) + tuple(f"{p}_per_fa" for p in alps.PARAMETERS[1:])
     if transform == "ratio":
-        return ("log10_fa",) + tuple(f"{p}_per_fa" for p in alps.PARAMETERS[1:])
-    return ("log10_fa",) + tuple(alps.PARAMETERS[1:])
+        return ratio
+    return ratio + tuple(f"{c}_per_fa" for c in RUNNING_FEATURES)
+
+
+def _feature_table_key(transform: str) -> str | None:
+    """Key of the tabulated running the features of ``transform`` use (None: no table)."""
+    return alps.running_table_key() if transform == "running" else None
 
 
 def as_points(points: Any) -> np.ndarray:
@@ -244,29 +261,41 @@ def as_points(points: Any) -> np.ndarray:
 
 
 def features(points: Any, transform: Transform = "ratio") -> np.ndarray:
-    """Model-input matrix of physical ``points``: float32, shape (n, 6), C-contiguous.
+    """Model-input matrix of physical ``points``: float32, shape (n, len(feature_names)),
+    C-contiguous.
 
     ``"ratio"``: ``[log10(f_a/GeV), c_i · 10⁶ GeV / f_a for the five couplings]``;
-    ``"raw"``: ``[log10(f_a/GeV), c_i]``. Computed in float64 and rounded once to float32.
+    ``"raw"``: ``[log10(f_a/GeV), c_i]``; ``"running"``: the ratio features followed by the
+    low-energy couplings :data:`RUNNING_FEATURES` at m_a times 10⁶ GeV / f_a, from the tabulated
+    leading-log running (:func:`lecture_utils.alps.running_table`; |c_bs| for the b → s coupling).
+    Computed in float64 and rounded once to float32.
     """
     _check_transform(transform)
     return _features_of(as_points(points), transform)
 
 
-def _features_of(p: np.ndarray, transform: str) -> np.ndarray:
+def _features_of(p: np.ndarray, transform: str, dtype: Any = np.float32) -> np.ndarray:
     """:func:`features` of already validated points ``p`` (float64, (n, 6)); no checks.
 
     The ufuncs compute in float64 (the type of their inputs) and round once into the float32
     output, so the result is bit-identical to computing in float64 and converting afterwards —
-    without the temporaries (this runs on every prediction, often for one point).
+    without the temporaries (this runs on every prediction, often for one point). ``dtype=float``
+    keeps float64 (for finite differences).
     """
-    out = np.empty(p.shape, dtype=np.float32)
+    n_par = len(alps.PARAMETERS)
+    out = np.empty((len(p), n_par + (len(RUNNING_FEATURES) if transform == "running" else 0)),
+                   dtype=dtype)
     fa = p[:, :1]
     np.log10(fa, out=out[:, :1])
-    if transform == "ratio":
-        np.multiply(p[:, 1:], FA_REFERENCE_GEV / fa, out=out[:, 1:])
-    else:
+    if transform == "raw":
         out[:, 1:] = p[:, 1:]
+        return out
+    scale = FA_REFERENCE_GEV / fa
+    np.multiply(p[:, 1:], scale, out=out[:, 1:n_par])
+    if transform == "running":
+        low = alps.running_table().low_energy(p)  # columns of alps.RUNNING_COUPLINGS
+        low[:, 1] = np.hypot(low[:, 0], low[:, 1])  # |c_bs|
+        np.multiply(low[:, 1:], scale, out=out[:, n_par:])
     return out
 
 
@@ -556,6 +585,7 @@ class TwoStageSurrogate:
             "units": dict(alps.UNITS),
             "transform": transform,
             "feature_names": list(feature_names(transform)),
+            "feature_table": _feature_table_key(transform),
             "domain": alps.DOMAIN.bounds.tolist(),
             "cut": float(cut),
             "chi2_min": chi2_min,
@@ -728,6 +758,9 @@ class TwoStageSurrogate:
             raise bad("feature transform", transform, FEATURE_TRANSFORMS)
         if meta.get("feature_names") != list(feature_names(transform)):
             raise bad("feature names", meta.get("feature_names"), list(feature_names(transform)))
+        if meta.get("feature_table") != _feature_table_key(transform):
+            raise bad("feature table (alps.running_table)", meta.get("feature_table"),
+                      _feature_table_key(transform))
         if meta.get("domain") != alps.DOMAIN.bounds.tolist():
             raise bad("domain", meta.get("domain"), alps.DOMAIN.bounds.tolist())
         if data_hash is not None and meta.get("data_hash") != data_hash:
@@ -805,7 +838,8 @@ _MEMO: dict[str, TwoStageSurrogate] = {}
 
 
 def default_surrogate(*, rebuild: bool = False, use_cache: bool = True,
-                      hyperparameters: str | Path = HYPERPARAMETERS_PATH) -> TwoStageSurrogate:
+                      hyperparameters: str | Path = HYPERPARAMETERS_PATH,
+                      transform: Transform | None = None) -> TwoStageSurrogate:
     """The course's surrogate: trained on the shipped ``"train"`` set with the shipped tuned
     hyperparameters, the region cut :data:`~lecture_utils.stats.REGION_DELTA_CHI2`.
 
@@ -813,6 +847,8 @@ def default_surrogate(*, rebuild: bool = False, use_cache: bool = True,
     models in any process. The model is cached under ``cache_dir("surrogate", <content hash>)``
     (hash of the data, hyperparameters, this module's source and the xgboost version) and reused;
     ``rebuild=True`` retrains and overwrites, ``use_cache=False`` trains without touching the cache.
+    ``transform`` replaces the shipped feature transform (same data, hyperparameters and seed) —
+    e.g. ``"ratio"``, one feature per parameter, for per-parameter SHAP values (chapter 6).
     Raises :class:`FileNotFoundError` naming the command to run if the shipped data are missing.
     """
     import xgboost as xgb
@@ -821,8 +857,11 @@ def default_surrogate(*, rebuild: bool = False, use_cache: bool = True,
     dhash = training_data_hash(pts, chi2)
     hp = load_hyperparameters(hyperparameters)
     settings = {k: hp["settings"][k] for k in _FIT_SETTINGS}
+    if transform is not None:
+        settings["transform"] = _check_transform(transform)
     key = content_hash("default_surrogate", FORMAT_VERSION, dhash, hp["gate"], hp["regressor"],
-                       settings, REGION_DELTA_CHI2, xgb.__version__,
+                       settings, _feature_table_key(settings["transform"]), REGION_DELTA_CHI2,
+                       xgb.__version__,
                        Path(__file__).read_bytes())[:24]
 
     def train() -> TwoStageSurrogate:
@@ -1267,6 +1306,10 @@ class SoftTreeEnsemble:
         return out + self.base
 
 
+_DIFF_STEP = 1.0e-5
+"""Search-coordinate step of the central differences in :meth:`SmoothedSurrogate.feature_sigma`."""
+
+
 class SmoothedSurrogate:
     """The surrogate's smooth χ² with Gaussian-smoothed trees — differentiable, for MIGRAD.
 
@@ -1295,9 +1338,21 @@ class SmoothedSurrogate:
             n_features=probe.shape[1], probe=probe)
 
     def feature_sigma(self, points: np.ndarray) -> np.ndarray:
-        """Blur of each model input at ``points`` (n, 6), shape (n, 6) (first-order propagation)."""
+        """Blur of each model input at ``points`` (n, 6), shape (n, n_features) (first-order
+        propagation of the search-coordinate widths; for ``"running"`` features through central
+        differences — the features are linear in the couplings, piecewise linear in log10 f_a)."""
         pts = as_points(points)
         h = self.smoothing
+        if self.surrogate.transform == "running":
+            z = to_search(pts)
+            variance = 0.0
+            for j, width in enumerate(h):
+                step = np.zeros(len(SEARCH_NAMES))
+                step[j] = _DIFF_STEP
+                up = _features_of(from_search(z + step), "running", float)
+                down = _features_of(from_search(z - step), "running", float)
+                variance = variance + ((up - down) * (width / (2.0 * _DIFF_STEP))) ** 2
+            return np.sqrt(variance)
         sigma = np.empty_like(pts)
         sigma[:, 0] = h[0]
         if self.surrogate.transform == "ratio":

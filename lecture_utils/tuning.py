@@ -84,6 +84,7 @@ __all__ = [
     "make_pruner",
     "objective",
     "run",
+    "study_name",
     "stage_arrays",
     "stage_folds",
     "suggest_params",
@@ -551,12 +552,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=None,
                         help="stop each stage after this many seconds (between batches)")
     parser.add_argument("--data", default="train", help="shipped data set to tune on")
+    parser.add_argument("--transform", choices=sg.FEATURE_TRANSFORMS, default="ratio",
+                        help="feature transform of the surrogate (lecture_utils.surrogate)")
     parser.add_argument("--max-estimators", type=int, default=sg.MAX_ESTIMATORS,
                         help="upper bound on trees per trial (early stopping picks the number)")
     parser.add_argument("--storage", default=None, help="optuna storage URL (default: SQLite "
                         "file in the package cache)")
     parser.add_argument("--study-prefix", default="surrogate",
-                        help="studies are named PREFIX-STAGE-DATAHASH8 (resumed by name)")
+                        help="studies are named PREFIX-STAGE[-TRANSFORM]-DATAHASH8 (resumed "
+                             "by name)")
     parser.add_argument("--write", type=Path, default=None,
                         help="write the best hyperparameters here (with --stage both); default: "
                              "the shipped file")
@@ -571,12 +575,20 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["python -m lecture_utils tune", f"--stage {args.stage}",
              f"--n-trials {args.n_trials}", f"--folds {args.folds}", f"--seed {args.seed}",
              f"--batch-size {args.batch_size}", f"--max-estimators {args.max_estimators}",
-             f"--data {args.data}", f"--study-prefix {args.study_prefix}"]
+             f"--data {args.data}", f"--transform {args.transform}",
+             f"--study-prefix {args.study_prefix}"]
     if args.timeout is not None:
         parts.append(f"--timeout {args.timeout:g}")
     if args.storage:
         parts.append(f"--storage {args.storage}")
     return " ".join(parts)
+
+
+def study_name(prefix: str, stage: str, transform: str, data_hash: str) -> str:
+    """Name of a CLI study: ``PREFIX-STAGE-DATAHASH8``, with ``-TRANSFORM`` before the hash for
+    transforms other than ``"ratio"`` (a study resumes by name, so its settings must match)."""
+    tag = "" if transform == "ratio" else f"-{transform}"
+    return f"{prefix}-{stage}{tag}-{data_hash[:8]}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -587,12 +599,12 @@ def run(args: argparse.Namespace) -> int:
     stages = STAGES if args.stage == "both" else (args.stage,)
     studies = {}
     for stage in stages:
-        name = f"{args.study_prefix}-{stage}-{dhash[:8]}"
+        name = study_name(args.study_prefix, stage, args.transform, dhash)
         studies[stage] = tune(points, chi2, stage, study_name=name, storage=args.storage,
                               n_trials=args.n_trials, seed=args.seed,
                               batch_size=args.batch_size, workers=args.workers,
                               timeout=args.timeout, max_estimators=args.max_estimators,
-                              folds=args.folds,
+                              folds=args.folds, transform=args.transform,
                               progress=False if args.no_progress else None)
     summary = {s: _study_record(st) for s, st in studies.items()}
     if args.stage == "both" and not args.no_write:

@@ -95,12 +95,30 @@ def test_base_value_plus_shap_is_the_raw_margin(model: sg.TwoStageSurrogate, poi
         assert np.abs(e.output - model.gate_probability(points)).max() > 0.1
 
 
+def test_refuses_features_that_mix_the_parameters() -> None:
+    for transform in sg.FEATURE_TRANSFORMS:
+        if transform in explain.PER_PARAMETER_TRANSFORMS:
+            assert len(sg.feature_names(transform)) == len(alps.PARAMETERS)
+            continue
+        with pytest.raises(ValueError, match="not one feature per parameter"):
+            explain.feature_map(transform)
+        with pytest.raises(ValueError, match="not one feature per parameter"):
+            explain.points_from_features(np.zeros((1, 6)), transform)
+
+
 def test_additivity_on_the_course_surrogate() -> None:
     if "train" not in data.available():
         pytest.skip("shipped train set not built yet")
-    model = sg.default_surrogate()
+    model = sg.default_surrogate(transform="ratio")  # one feature per parameter (chapter 6)
     df = data.load("train")
     pts = df[list(alps.PARAMETERS)].to_numpy()[explain.sample_indices(len(df), 60, seed=0)]
+    course = sg.default_surrogate()
+    if course.transform not in explain.PER_PARAMETER_TRANSFORMS:
+        # features that mix the parameters: attributions cannot be reported per parameter
+        for call in (lambda: explain.explain(course, pts[:2]),
+                     lambda: explain.brute_force_shapley(course, pts[0])):
+            with pytest.raises(ValueError, match="not one feature per parameter"):
+                call()
     for stage in explain.STAGES:
         e = explain.explain(model, pts, stage=stage, interactions=True)
         np.testing.assert_allclose(e.base_value + e.values.sum(axis=1),
@@ -195,7 +213,7 @@ def test_sample_indices() -> None:
 
 
 # ------------------------------------------------------------------- features ↔ parameters ---
-@pytest.mark.parametrize("transform", sg.FEATURE_TRANSFORMS)
+@pytest.mark.parametrize("transform", explain.PER_PARAMETER_TRANSFORMS)
 def test_feature_map_is_one_feature_per_parameter(transform: str) -> None:
     fmap = explain.feature_map(transform)
     assert list(fmap.index) == list(alps.PARAMETERS)
@@ -295,7 +313,7 @@ def test_bad_options_raise(model: sg.TwoStageSurrogate, points: np.ndarray,
 
 
 # ------------------------------------------------------------------ feature-space lines ---
-@pytest.mark.parametrize("transform", sg.FEATURE_TRANSFORMS)
+@pytest.mark.parametrize("transform", explain.PER_PARAMETER_TRANSFORMS)
 def test_points_from_features_inverts_features(transform: str) -> None:
     pts = toy_dataset(50, seed=8)[0]
     x = sg.features(pts, transform).astype(np.float64)

@@ -59,6 +59,38 @@ def test_features_ratio_and_raw() -> None:
         sg.features(pts, "log")  # type: ignore[arg-type]
 
 
+def test_running_features_add_the_tabulated_low_energy_couplings() -> None:
+    rng = np.random.default_rng(8)
+    pts = alps.DOMAIN.from_unit(rng.random((40, 6)))
+    x = sg.features(pts, "running")
+    names = sg.feature_names("running")
+    assert x.dtype == np.float32 and x.flags["C_CONTIGUOUS"] and x.shape == (40, len(names))
+    assert names[:6] == sg.feature_names("ratio") and len(names) == 6 + len(sg.RUNNING_FEATURES)
+    # the first six are the ratio features, bit for bit
+    np.testing.assert_array_equal(x[:, :6], sg.features(pts, "ratio"))
+    # the rest: the table's couplings (|c_bs| for the b → s pair) times 10⁶ GeV / f_a
+    columns = [name for name, *_ in alps.RUNNING_COUPLINGS]
+    assert columns[:2] == ["cbs_re", "cbs_im"] and list(sg.RUNNING_FEATURES[1:]) == columns[2:]
+    low = alps.running_table().low_energy(pts)
+    expected = np.column_stack([np.hypot(low[:, 0], low[:, 1]), low[:, 2:]]) * 1e6 / pts[:, :1]
+    np.testing.assert_array_equal(x[:, 6:], expected.astype(np.float32))
+    assert (x[:, 6] >= 0).all() and np.isfinite(x).all()
+
+
+def test_running_features_need_the_same_table_on_load(toy: tuple[np.ndarray, np.ndarray],
+                                                       tmp_path: Path) -> None:
+    m = sg.TwoStageSurrogate.fit(*toy, seed=5, transform="running", **FIT)
+    assert m.metadata["feature_table"] == alps.running_table_key()
+    assert m.gate.get_booster().num_features() == 14
+    folder = m.save(tmp_path / "m")
+    loaded = sg.TwoStageSurrogate.load(folder)
+    pts = toy[0][:50]
+    np.testing.assert_array_equal(loaded.predict_smooth(pts), m.predict_smooth(pts))
+    _tamper(folder, "feature_table", "another-table")
+    with pytest.raises(sg.SurrogateMetadataError, match="feature table"):
+        sg.TwoStageSurrogate.load(folder)
+
+
 def test_dataframe_columns_taken_by_name(model: sg.TwoStageSurrogate) -> None:
     pts = toy_dataset(20, seed=3)[0]
     df = pd.DataFrame(pts, columns=list(alps.PARAMETERS))
@@ -630,6 +662,18 @@ def test_smoothed_is_differentiable(course_smoothed) -> None:
         assert grads[0] == pytest.approx(grads[1], rel=2e-2, abs=1e-3), (k, grads)
         nonzero += abs(grads[1]) > 1e-6
     assert nonzero >= 3  # a genuinely varying function, not a plateau
+
+
+def test_feature_blur_of_running_features_extends_the_ratio_formula() -> None:
+    pts = alps.DOMAIN.from_unit(np.random.default_rng(4).random((30, 6)))
+    ratio = sg.SmoothedSurrogate(sg.default_surrogate(transform="ratio"))
+    running = sg.SmoothedSurrogate(sg.default_surrogate(transform="running"))
+    sigma_ratio = ratio.feature_sigma(pts)
+    sigma_running = running.feature_sigma(pts)
+    assert sigma_running.shape == (30, 14) and np.isfinite(sigma_running).all()
+    assert (sigma_running > 0).all()
+    # central differences reproduce the analytic first-order blur of the ratio features
+    np.testing.assert_allclose(sigma_running[:, :6], sigma_ratio, rtol=1e-6)
 
 
 def test_smoothed_bad_input(course_surrogate, course_smoothed) -> None:
