@@ -70,14 +70,16 @@ def one_stage(pts: np.ndarray, chi2: np.ndarray, tpts: np.ndarray, tchi2: np.nda
         y, back = np.minimum(chi2, cap), (lambda z: z)
     else:
         y, back = np.log(chi2 - chi2_min + 1.0), (lambda z: np.exp(z) - 1.0 + chi2_min)
-    x = sg.features(pts)
+    transform = hp["settings"]["transform"]
+    x = sg.features(pts, transform)
     tr, val = sg.split_indices(len(pts), 0, sg.VALIDATION_FRACTION)
     model = sg.stage_model("regressor", hp["regressor"], n_estimators=sg.MAX_ESTIMATORS, seed=0,
                            early_stopping_rounds=sg.EARLY_STOPPING_ROUNDS)
     t0 = time.perf_counter()
     model.fit(x[tr], y[tr], eval_set=[(x[val], y[val])], verbose=False)
     seconds = time.perf_counter() - t0
-    pred = back(model.get_booster()[: model.best_iteration + 1].inplace_predict(sg.features(tpts)))
+    booster = model.get_booster()[: model.best_iteration + 1]
+    pred = back(booster.inplace_predict(sg.features(tpts, transform)))
     inside = tchi2 - chi2_min < REGION_DELTA_CHI2
     m = sg.regression_metrics(tchi2[inside], pred[inside])
     return {"variant": f"one regressor, {target} target", "n_region": m["n"], "mae": m["mae"],

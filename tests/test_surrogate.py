@@ -685,5 +685,8 @@ def test_smoothed_bad_input(course_surrogate, course_smoothed) -> None:
         sg.SmoothedSurrogate("not a model")
     with pytest.raises(ValueError, match="finite search coordinates"):
         course_smoothed.chi2_search([7.0, np.inf, 0, 0, 0, 0])
+    n_features = len(course_surrogate.feature_names)
     with pytest.raises(ValueError, match="sigma"):
-        course_smoothed.trees.margin(np.zeros((1, 6)), np.zeros((1, 6)))
+        course_smoothed.trees.margin(np.zeros((1, n_features)), np.zeros((1, n_features)))
+    with pytest.raises(ValueError, match="shape"):
+        course_smoothed.trees.margin(np.zeros((1, n_features + 1)))
