@@ -16,7 +16,8 @@ What this module adds around treelite/tl2cgen:
   Python loop runs per row; the call itself goes through a tiny CPython extension
   (:func:`fast_caller`, ~0.3 µs) instead of ctypes (~3.5 µs, as long as the trees take);
 * **the "simd" layout** (default): a walk step is two vector gathers (node codes, thresholds), a
-  permutation that fetches the eight feature values, two comparisons and integer arithmetic for
+  permutation that fetches the eight feature values (two and a blend for 9–16 features, the
+  course's surrogate has 14), two comparisons and integer arithmetic for
   the child index 2i + 1 + go_right — nothing for the processor to mispredict, and eight trees
   per instruction. With AVX2 (checked when a library loads) four such walks run side by side;
   without it a scalar loop walks the same tables with bit-identical sums;
@@ -515,7 +516,8 @@ def simd_tree_source(trees: Sequence[dict[str, Any]], n_features: int,
     steps: i ← 2i + 1 + go_right, go_right = (x ≥ threshold) or (x missing and the default is
     right). :data:`SIMD_LANES` trees are stored interleaved (node i of the 8 trees side by side)
     and walked at once: with AVX2 each step is two gathers (node codes, thresholds), a
-    permutation that fetches the feature values (≤ 8 features; a gather otherwise), two
+    permutation that fetches the feature values (≤ 8 features; ≤ 16: two permutations and a
+    blend; a gather otherwise), two
     comparisons and integer arithmetic — no branch at all. Without AVX2 (checked once when the
     library loads, :data:`SIMD_ENV` can force it) a scalar loop walks the same tables in the same
     order, so both paths give bit-identical sums: each lane adds its trees in order, then the
@@ -540,7 +542,9 @@ def simd_tree_source(trees: Sequence[dict[str, Any]], n_features: int,
         flat = arr.transpose(0, 2, 1).ravel()  # [group][node][lane]
         return _c_table(name, ctype, [fmt(v) for v in flat], aligned=True)
 
-    small = n_features <= lanes
+    # how the walk fetches the eight feature values: one register permutation (≤ 8 features),
+    # two permutations and a blend (≤ 16), or a gather from memory (more)
+    fetch = 1 if n_features <= lanes else 2 if n_features <= 2 * lanes else 0
     return (
         '#include "header.h"\n#include <string.h>\n'
         f"/* {len(trees)} trees as perfect binary trees of depth {depth}, {lanes} walked at once "
@@ -550,7 +554,7 @@ def simd_tree_source(trees: Sequence[dict[str, Any]], n_features: int,
         + table("LU_CODE", "int32_t", code, lambda v: str(int(v)))
         + table("LU_THR", "float", thr, _c_float)
         + table("LU_LEAF", "float", leaf, _c_float)
-        + _SIMD_WALK.replace("LU_SMALL_NF", "1" if small else "0")
+        + _SIMD_WALK.replace("LU_NF_KIND", str(fetch))
         .replace("predict_unit0", function).replace("LU_SIMD_ENV", SIMD_ENV))
 
 
@@ -587,16 +591,25 @@ static void lu_walk_avx2(const float* x, float* result) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i one = _mm256_set1_epi32(1);
   const __m256i inner = _mm256_set1_epi32(LU_NI);
-#if LU_SMALL_NF
+#if LU_NF_KIND == 1
   float xb[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
   memcpy(xb, x, sizeof(float) * LU_NF);
   const __m256 xv = _mm256_loadu_ps(xb);
+#elif LU_NF_KIND == 2
+  float xb[16] = {0.0f};
+  memcpy(xb, x, sizeof(float) * LU_NF);
+  const __m256 xlo = _mm256_loadu_ps(xb), xhi = _mm256_loadu_ps(xb + 8);
 #else
   const __m256i low = _mm256_set1_epi32(0x7fffffff);
 #endif
   __m256 acc = _mm256_setzero_ps();
-#if LU_SMALL_NF
+#if LU_NF_KIND == 1
 #define LU_FETCH(code) _mm256_permutevar8x32_ps(xv, code)
+#elif LU_NF_KIND == 2
+  /* features 0-7 from xlo, 8-15 from xhi (the permutation reads the low 3 bits of the code);
+     bit 3 of the feature index, shifted into the sign bit, picks the half */
+#define LU_FETCH(code) _mm256_blendv_ps(_mm256_permutevar8x32_ps(xlo, code),                \
+    _mm256_permutevar8x32_ps(xhi, code), _mm256_castsi256_ps(_mm256_slli_epi32(code, 28)))
 #else
 #define LU_FETCH(code) _mm256_i32gather_ps(x, _mm256_and_si256(code, low), 4)
 #endif

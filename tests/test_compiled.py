@@ -574,13 +574,20 @@ def test_simd_layout_matches_xgboost(missing_trained: xgb.XGBRegressor,
     lib = cp.compile_booster_library(clf)
     _close(lib.predict(x_c, margin=True),
            clf.get_booster().inplace_predict(x_c, predict_type="margin"), lib.n_trees)
-    wide = _missing_inputs(2000, 11, 19)
-    y_w = np.nan_to_num(wide[:, 0]) - 2 * np.nan_to_num(wide[:, 9]) + np.isnan(wide[:, 10])
-    reg = xgb.XGBRegressor(n_estimators=21, max_depth=3, n_jobs=1, random_state=0).fit(
-        np.where(np.isinf(wide), np.nan, wide), y_w)  # XGBoost trains on NaN, not on inf
-    lib = cp.compile_booster_library(reg)
-    _close(lib.predict(wide, nan_policy="missing"), reg.get_booster().inplace_predict(wide),
-           lib.n_trees)
+    # 9–16 features: two permutations and a blend; more: a gather from memory
+    for n_features in (11, 16, 19):
+        wide = _missing_inputs(2000, n_features, 19)
+        clean = np.where(np.isfinite(wide), wide, 0.0)
+        y_w = (clean[:, 0] - 2 * clean[:, 9] + np.isnan(wide[:, n_features - 1])
+               + clean[:, n_features - 2])
+        reg = xgb.XGBRegressor(n_estimators=21, max_depth=3, n_jobs=1, random_state=0).fit(
+            np.where(np.isinf(wide), np.nan, wide), y_w)  # XGBoost trains on NaN, not on inf
+        lib = cp.compile_booster_library(reg)
+        used = {int(f[1:]) for f in reg.get_booster().trees_to_dataframe()["Feature"]
+                if f != "Leaf"}
+        assert {0, 9, n_features - 2} <= used  # splits on both halves (and beyond 16)
+        _close(lib.predict(wide, nan_policy="missing"), reg.get_booster().inplace_predict(wide),
+               lib.n_trees)
 
 
 def test_simd_scalar_and_vector_walks_give_the_same_bits(
@@ -597,6 +604,18 @@ def test_simd_scalar_and_vector_walks_give_the_same_bits(
     for rows in (x, x[3:4], x[25:26]):
         np.testing.assert_array_equal(fast.predict(rows, nan_policy="missing"),
                                       slow.predict(rows, nan_policy="missing"))
+    # the 9–16-feature fetch (two permutations and a blend) against the same scalar walk
+    wide = _missing_inputs(1000, 14, 23)
+    reg = xgb.XGBRegressor(n_estimators=19, max_depth=4, n_jobs=1, random_state=0).fit(
+        np.where(np.isinf(wide), np.nan, wide),
+        np.where(np.isfinite(wide), wide, 0.0) @ np.linspace(-1.0, 1.0, 14))
+    monkeypatch.delenv(cp.SIMD_ENV)
+    fast = cp.compile_booster_library(reg, use_cache=False)
+    monkeypatch.setenv(cp.SIMD_ENV, "scalar")
+    slow = cp.compile_booster_library(reg, use_cache=False)
+    assert (fast.info["simd"], slow.info["simd"]) == ("avx2", "scalar")
+    np.testing.assert_array_equal(fast.predict(wide, nan_policy="missing"),
+                                  slow.predict(wide, nan_policy="missing"))
 
 
 def test_simd_layout_leaves_deep_trees_to_the_arrays_layout(

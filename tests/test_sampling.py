@@ -573,13 +573,6 @@ def test_course_posterior_converges_and_is_spot_checked(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known (5,000-point training set, hold-out gate AUC 0.976): 65 % of these 40 draws (73 % of "
-    "100) lie in the exact region, short of 80 %. Since the smooth combination rises to the "
-    "region's edge outside the gate only 6 % of the draws sit where the gate rejects (35 % "
-    "before); the rest are the gate's false positives — 23-33 % of the draws it accepts have an "
-    "exact χ² 10–10⁶ above the minimum. Expected to pass once the gate is good enough there "
-    "(more exact data where the chain goes)."))
 def test_course_posterior_lies_where_the_exact_chi2_agrees(
         course_posterior: sampling.PosteriorResult) -> None:
     """The posterior is trusted only where the surrogate is: most posterior draws must lie in
