@@ -36,7 +36,9 @@ Convergence
     checked every ``check_every`` steps: the chain is longer than ``tau_factor`` (50) integrated
     autocorrelation times, τ changed by less than ``tau_rtol`` since the previous check, and,
     after discarding a burn-in of 2 τ_max steps, the rank-normalised split R̂ of every parameter
-    is below ``rhat_max`` and its bulk and tail effective sample sizes (arviz) exceed ``min_ess``.
+    is below ``rhat_max`` and its bulk and tail effective sample sizes (arviz) exceed ``min_ess``
+    (screened first on a chain thinned by τ_min / 10, :data:`SCREEN_THIN_TAUS`, since the full
+    rank-normalised statistics cost seconds on long chains; the full values decide).
     The kept samples are thinned by τ_min / 2. A chain that stops at ``max_steps`` without meeting
     all criteria is marked ``converged=False``, and :meth:`PosteriorResult.summary` refuses to
     summarise it unless asked explicitly.
@@ -120,6 +122,10 @@ BURN_IN_TAUS: float = 2.0
 """Burn-in discarded, in units of the largest τ."""
 THIN_TAUS: float = 0.5
 """Thinning, in units of the smallest τ."""
+SCREEN_THIN_TAUS: float = 0.1
+"""R̂ and ESS are first *screened* on the chain thinned by this × τ_min (R̂ and ESS hardly change
+when the thinning is much shorter than τ, and the cost falls by that factor); only a chain that
+passes the screen is evaluated in full, and only the full values decide."""
 TAIL_PROB: tuple[float, float] = (0.05, 0.95)
 """Quantiles at which the tail ESS is evaluated (its minimum is reported)."""
 LOG10_FA_TUTORIAL: tuple[float, float] = (7.5, 0.2)
@@ -569,7 +575,27 @@ def autocorr_time(chain: Any) -> np.ndarray:
         # τ does not depend on the scale; dividing by the largest |value| keeps the FFT of a
         # chain with huge excursions from overflowing
         moving = moving / np.max(np.abs(moving), axis=(0, 1))
-        tau[~stuck] = emcee.autocorr.integrated_time(moving, tol=0)
+        tau[~stuck] = _integrated_time(moving)
+    return tau
+
+
+def _integrated_time(x: np.ndarray, c: float = 5.0) -> np.ndarray:
+    """emcee's ``integrated_time(x, c, tol=0)`` for x (n_steps, n_walkers, ndim), computed with
+    one real FFT per parameter over all walkers at once, zero-padded to the shortest fast length
+    ≥ 2 n − 1 (enough for the linear autocorrelation; emcee pads each walker to twice the next
+    power of two with a complex FFT): the same estimator, equal to rounding, ~5× faster."""
+    from scipy import fft
+
+    n = len(x)
+    size = fft.next_fast_len(2 * n - 1, real=True)
+    tau = np.empty(x.shape[2])
+    for k in range(x.shape[2]):
+        y = np.ascontiguousarray((x[:, :, k] - x[:, :, k].mean(axis=0)).T)  # (walker, step)
+        f = fft.rfft(y, n=size, axis=1)
+        acf = fft.irfft(f.real**2 + f.imag**2, n=size, axis=1)[:, :n]
+        mean_acf = (acf / acf[:, :1]).mean(axis=0)
+        taus = 2.0 * np.cumsum(mean_acf) - 1.0
+        tau[k] = taus[emcee.autocorr.auto_window(taus, c)]
     return tau
 
 
@@ -943,10 +969,12 @@ def _thinning(tau: np.ndarray) -> int:
 
 
 def _criteria(chain: np.ndarray, tau: np.ndarray, tau_prev: np.ndarray | None, *,
-              tau_factor: float, tau_rtol: float, rhat_max: float, min_ess: float
+              tau_factor: float, tau_rtol: float, rhat_max: float, min_ess: float,
+              full_stats: dict[tuple[int, int], Any] | None = None
               ) -> tuple[bool, list[str], dict[str, Any], int]:
     """Evaluate the convergence criteria at the current chain length: the cheap τ criteria
-    first; R̂ and ESS (rank-normalised, costly on long chains) only once those hold."""
+    first; R̂ and ESS (rank-normalised, costly on long chains) only once those hold. Full-chain
+    R̂/ESS values are stored in ``full_stats[(n, burn)]`` for reuse."""
     n = len(chain)
     reasons: list[str] = []
     row: dict[str, Any] = {"step": n, "tau_max": float(tau.max())}
@@ -961,12 +989,19 @@ def _criteria(chain: np.ndarray, tau: np.ndarray, tau_prev: np.ndarray | None, *
     burn = _burn_in(tau, n)
     rhat, ess = np.nan, np.nan
     if not reasons:
-        r, bulk, tail = _rhat_ess(chain[burn:])
-        rhat, ess = float(np.max(r)), float(min(bulk.min(), tail.min()))
-        if not rhat < rhat_max:
-            reasons.append(f"max R̂ = {rhat:.4f} ≥ {rhat_max}")
-        if not ess > min_ess:
-            reasons.append(f"min ESS = {ess:.0f} ≤ {min_ess:g}")
+        screen = max(1, int(SCREEN_THIN_TAUS * float(tau.min())))
+        for thin in ((screen, 1) if screen > 1 else (1,)):
+            r, bulk, tail = _rhat_ess(chain[burn::thin])
+            if thin == 1 and full_stats is not None:
+                full_stats[(n, burn)] = (r, bulk, tail)
+            rhat, ess = float(np.max(r)), float(min(bulk.min(), tail.min()))
+            where = f" (screened on every {thin}th step)" if thin > 1 else ""
+            if not rhat < rhat_max:
+                reasons.append(f"max R̂ = {rhat:.4f} ≥ {rhat_max}{where}")
+            if not ess > min_ess:
+                reasons.append(f"min ESS = {ess:.0f} ≤ {min_ess:g}{where}")
+            if reasons:
+                break
     else:
         reasons.append("R̂ and ESS not yet evaluated (τ criteria unmet)")
     row |= {"rhat_max": rhat, "ess_min": ess, "converged": not reasons}
@@ -1037,11 +1072,14 @@ def run_ensemble(log_prob_fn: Callable[[np.ndarray], Any], initial_state: Any, *
     tau_prev: np.ndarray | None = None
     criteria = {"tau_factor": tau_factor, "tau_rtol": tau_rtol, "rhat_max": rhat_max,
                 "min_ess": min_ess}
+    full_stats: dict[tuple[int, int], Any] = {}  # R̂/ESS of the last full check, reused below
 
     def check(chain: np.ndarray, tau_prev: np.ndarray | None
               ) -> tuple[bool, list[str], int, np.ndarray]:
         tau = autocorr_time(chain)
-        ok, why, row, burn_in = _criteria(chain, tau, tau_prev, **criteria)
+        full_stats.clear()
+        ok, why, row, burn_in = _criteria(chain, tau, tau_prev, full_stats=full_stats,
+                                          **criteria)
         checks.append(row | {f"tau_{name}": t for name, t in zip(snames, tau, strict=True)})
         return ok, why, burn_in, tau
 
@@ -1074,7 +1112,7 @@ def run_ensemble(log_prob_fn: Callable[[np.ndarray], Any], initial_state: Any, *
     thin = _thinning(tau)
     kept = chain[burn::thin].reshape(-1, ndim)
     kept_lp = chain_lp[burn::thin].reshape(-1)
-    rhat, ess_bulk, ess_tail = _rhat_ess(chain[burn:])
+    rhat, ess_bulk, ess_tail = full_stats.get((n, burn)) or _rhat_ess(chain[burn:])
     return PosteriorResult(
         samples=np.asarray(phys(kept), dtype=float), log_prob=kept_lp, chain=chain,
         chain_log_prob=chain_lp, names=pnames, sampling_names=snames, tau=tau,
