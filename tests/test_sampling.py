@@ -391,9 +391,10 @@ def test_autocorr_time_is_emcees_estimator(n_draws: int) -> None:
     np.testing.assert_allclose(ours, emcee.autocorr.integrated_time(scaled, tol=0), rtol=1e-12)
 
 
-def test_convergence_is_decided_on_the_full_chain() -> None:
+def test_convergence_is_decided_on_the_full_chain(monkeypatch: pytest.MonkeyPatch) -> None:
     """R̂/ESS are screened on a thinned chain, but the check that declares convergence (and the
     result's diagnostics) use every step."""
+    monkeypatch.setattr(sampling, "SCREEN_THIN_TAUS", 0.5)  # a short chain: thin by τ/2
     target = gaussian_target(d=3, seed=6)
     p0 = np.random.default_rng(6).normal(size=(16, 3))
     res = sampling.run_ensemble(target, p0, seed=6, max_steps=6000, check_every=250)
