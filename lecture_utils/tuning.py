@@ -552,8 +552,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=None,
                         help="stop each stage after this many seconds (between batches)")
     parser.add_argument("--data", default="train", help="shipped data set to tune on")
-    parser.add_argument("--transform", choices=sg.FEATURE_TRANSFORMS, default="ratio",
-                        help="feature transform of the surrogate (lecture_utils.surrogate)")
+    parser.add_argument("--transform", choices=sg.FEATURE_TRANSFORMS, default="running",
+                        help="feature transform of the surrogate (lecture_utils.surrogate; the "
+                             "course's surrogate uses 'running')")
     parser.add_argument("--max-estimators", type=int, default=sg.MAX_ESTIMATORS,
                         help="upper bound on trees per trial (early stopping picks the number)")
     parser.add_argument("--storage", default=None, help="optuna storage URL (default: SQLite "
