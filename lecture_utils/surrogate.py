@@ -35,9 +35,13 @@ Two ways of combining them, and only these two:
 
 Features (:func:`features`): ``log10(f_a / GeV)`` and the effective couplings
 ``c_i · 10⁶ GeV / f_a`` (transform ``"ratio"``; the physics depends on c_i/f_a at low energies), or
-``log10 f_a`` and the raw couplings (``"raw"``). Both were measured on the hold-out set (see the
-chapter and ``benchmarks/surrogate_choices.py``). Feature matrices are float32, the precision the
-trees split in, so every backend (xgboost, compiled C) sees identical inputs.
+``log10 f_a`` and the raw couplings (``"raw"``), or — the course's choice — the ratio features plus
+eight low-energy couplings at m_a over f_a (``"running"``, :data:`RUNNING_FEATURES`), read off the
+tabulated linear leading-log running (:func:`lecture_utils.alps.running_table`): the running mixes
+the couplings (c_bs comes from c_uR − c_qL33), which axis-aligned splits can only staircase. All
+three were measured on the hold-out set (see the chapter and ``benchmarks/surrogate_choices.py``).
+Feature matrices are float32, the precision the trees split in, so every backend (xgboost,
+compiled C) sees identical inputs.
 
 Early stopping uses one seeded validation split (stratified by region membership): the gate stops on
 validation log-loss, the regressor on validation MAE inside the cut. The number of trees found
@@ -45,7 +49,8 @@ there is kept and, by default, both stages are refit on all training points with
 
 A fitted surrogate saves to a folder: ``gate.ubj`` and ``regressor.ubj`` (XGBoost's UBJSON) and
 ``metadata.json`` (feature names, parameter order, domain, cut, χ²_min, hyperparameters, package
-versions, training-data hash, SHA-256 of both model files). :meth:`TwoStageSurrogate.load` checks
+versions, training-data hash, SHA-256 of both model files, the running table's key for
+``"running"`` features). :meth:`TwoStageSurrogate.load` checks
 it against the code (and, optionally, against the data) and raises
 :class:`SurrogateMetadataError` on a mismatch.
 
@@ -633,12 +638,13 @@ class TwoStageSurrogate:
         return np.all((p >= lo) & (p <= hi), axis=1)
 
     def features(self, points: Any) -> np.ndarray:
-        """The model-input matrix (float32, shape (n, 6)) for ``points``; see :func:`features`."""
+        """The model-input matrix (float32, shape (n, n_features)) for ``points``; see
+        :func:`features`."""
         return features(points, self.transform)
 
     def _inputs(self, points: Any) -> np.ndarray:
         """Validate ``points`` (once), warn once per model about points outside the domain, and
-        return their float32 features (n, 6)."""
+        return their float32 features (n, n_features)."""
         p = as_points(points)
         if not self._warned_domain:
             lo, hi = self._bounds()
@@ -654,7 +660,7 @@ class TwoStageSurrogate:
     # ---- predictions
     def _raw(self, stage: str, x: np.ndarray, *, margin: bool) -> np.ndarray:
         """Output of booster ``stage`` (``"gate"``/``"regressor"``) for validated features ``x``
-        (float32, (n, 6), from :meth:`_inputs`): the raw score (``margin=True``; the gate's
+        (float32, (n, n_features), from :meth:`_inputs`): the raw score (``margin=True``; the gate's
         log-odds) or the transformed prediction; float64, shape (n,).
 
         The only place where the boosters are evaluated: a subclass with another backend
