@@ -414,37 +414,50 @@ def _running_couplings(point: np.ndarray, integrator: Integrator) -> tuple[Any, 
     dimensionless). Shared by :func:`low_energy_couplings` and :func:`derived_quantities`."""
     low = couplings_low(point, integrator)
     values = low.values
-    cbs = complex(np.asarray(values["cdV"])[1, 2])
-    cea = np.asarray(values["ceA"])
+    cbs = _entry(values, "cbs")
     return low, {
         "ct": point[2] - point[1],
         "cbs_re": cbs.real, "cbs_im": cbs.imag, "cbs_abs": abs(cbs),
         "cbs_phase": float(np.angle(cbs)),
-        "cmumu_A": float(np.real(cea[1, 1])),
-        "cee_A": float(np.real(cea[0, 0])),
-        "ctautau_A": float(np.real(cea[2, 2])),
-        "cnu33": float(np.real(np.asarray(values["cnu"])[2, 2])),
+        **{name: _entry(values, name).real for name in ("cmumu_A", "cee_A", "ctautau_A", "cnu33")},
     }
+
+
+VA_BELOW_ENTRIES: dict[str, tuple[str, int, int]] = {
+    "cbs": ("cdV", 1, 2),
+    "cee_A": ("ceA", 0, 0),
+    "cmumu_A": ("ceA", 1, 1),
+    "ctautau_A": ("ceA", 2, 2),
+    "cuu_A": ("cuA", 0, 0),
+    "ccc_A": ("cuA", 1, 1),
+    "cdd_A": ("cdA", 0, 0),
+    "css_A": ("cdA", 1, 1),
+    "cnu33": ("cnu", 2, 2),
+}
+"""Where each named low-energy coupling sits in ALPaca's ``VA_below`` couplings at m_a: (key, row,
+column). The one place these positions are written."""
+
+
+def _entry(values: dict[str, Any], name: str) -> complex:
+    """The coupling ``name`` (:data:`VA_BELOW_ENTRIES`) from ALPaca's ``ALPcouplings.values``."""
+    key, row, col = VA_BELOW_ENTRIES[name]
+    return complex(np.asarray(values[key])[row, col])
 
 
 # --------------------------------------------------------------------------------------------
 # the linear running map, tabulated in f_a (model inputs for the surrogates)
 # --------------------------------------------------------------------------------------------
 RUNNING_COUPLINGS: tuple[tuple[str, str, int, int, str], ...] = (
-    ("cbs_re", "cdV", 1, 2, "real"),
-    ("cbs_im", "cdV", 1, 2, "imag"),
-    ("cmumu_A", "ceA", 1, 1, "real"),
-    ("ctautau_A", "ceA", 2, 2, "real"),
-    ("cuu_A", "cuA", 0, 0, "real"),
-    ("ccc_A", "cuA", 1, 1, "real"),
-    ("cdd_A", "cdA", 0, 0, "real"),
-    ("css_A", "cdA", 1, 1, "real"),
-    ("cnu33", "cnu", 2, 2, "real"),
+    ("cbs_re", *VA_BELOW_ENTRIES["cbs"], "real"),
+    ("cbs_im", *VA_BELOW_ENTRIES["cbs"], "imag"),
+    *((name, *VA_BELOW_ENTRIES[name], "real") for name in (
+        "cmumu_A", "ctautau_A", "cuu_A", "ccc_A", "cdd_A", "css_A", "cnu33")),
 )
 """Low-energy couplings at m_a tabulated by :func:`running_table`: (name, ALPaca ``VA_below`` key,
-row, column, part). ``cbs`` = (c_dV)_{sb} mediates B → K a; the axial lepton and quark couplings
-set the ALP's decay widths (and so whether it escapes the detector); ``cnu33`` the tau-neutrino
-coupling. All dimensionless."""
+row, column, part); the first two are always the real and imaginary part of c_bs. ``cbs`` =
+(c_dV)_{sb} mediates B → K a; the axial lepton and quark couplings set the ALP's decay widths
+(and so whether it escapes the detector); ``cnu33`` the tau-neutrino coupling. All dimensionless.
+"""
 
 RUNNING_GRID_SIZE: int = 41
 """Number of log10 f_a nodes of :func:`running_table` across :data:`DOMAIN` (measured: linear
@@ -471,8 +484,9 @@ def running_response(fa_gev: float) -> np.ndarray:
         point = np.zeros(len(PARAMETERS))
         point[0], point[1 + i] = fa, 1.0
         values = couplings_low(point, "leadinglog").values
-        for k, (_, key, row, col, part) in enumerate(RUNNING_COUPLINGS):
-            out[k, i] = getattr(complex(np.asarray(values[key])[row, col]), part)
+        for k, (name, *_, part) in enumerate(RUNNING_COUPLINGS):
+            out[k, i] = getattr(_entry(values, name.removesuffix("_re").removesuffix("_im")),
+                                part)
     return out
 
 
@@ -501,13 +515,21 @@ class RunningTable:
 
     def at(self, log10_fa: np.ndarray) -> np.ndarray:
         """Interpolated responses at ``log10_fa`` (n,), shape (n, 9, 5)."""
-        grid = self.log10_fa
         lf = np.asarray(log10_fa, dtype=float)
-        # interval index from the uniform spacing (np.searchsorted + np.clip cost 4× more for
-        # the single points a sampler asks for)
-        k = np.minimum(np.maximum(((lf - grid[0]) / self._step).astype(np.intp), 0),
-                       len(grid) - 2)
-        return self.response[k] + (lf - grid[k])[:, None, None] * self._slope[k]
+        k = self._interval(lf)
+        return self.response[k] + (lf - self.log10_fa[k])[:, None, None] * self._slope[k]
+
+    def _interval(self, lf: np.ndarray) -> np.ndarray:
+        """Index of the grid interval of each ``lf`` (the end intervals beyond the grid), from the
+        uniform spacing (np.searchsorted + np.clip cost 4× more for a sampler's single points)."""
+        grid = self.log10_fa
+        return np.minimum(np.maximum(((lf - grid[0]) / self._step).astype(np.intp), 0),
+                          len(grid) - 2)
+
+    def slope_at(self, log10_fa: np.ndarray) -> np.ndarray:
+        """d response / d log10 f_a at ``log10_fa`` (n,), shape (n, 9, 5): the slope of the
+        interval each point falls in (the interpolant is piecewise linear)."""
+        return self._slope[self._interval(np.asarray(log10_fa, dtype=float))]
 
     def low_energy(self, points: np.ndarray) -> np.ndarray:
         """Low-energy couplings :data:`RUNNING_COUPLINGS` of validated ``points`` (n, 6), shape

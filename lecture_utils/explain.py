@@ -282,11 +282,7 @@ def points_from_features(x: Any, transform: str = "ratio") -> np.ndarray:
 def _features64(points: np.ndarray, transform: str) -> np.ndarray:
     """:func:`lecture_utils.surrogate.features` without the final rounding to float32."""
     _check_per_parameter(transform)
-    out = np.array(points, dtype=np.float64)
-    out[:, 0] = np.log10(points[:, 0])
-    if transform == "ratio":
-        out[:, 1:] = points[:, 1:] * (sg.FA_REFERENCE_GEV / points[:, :1])
-    return out
+    return sg._features_of(np.asarray(points, dtype=np.float64), transform, np.float64)
 
 
 def feature_line(point: Any, parameter: str, n: int = 9, *, transform: str = "ratio",

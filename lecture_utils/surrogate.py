@@ -225,8 +225,8 @@ def _check_transform(transform: str) -> str:
     return transform
 
 
-RUNNING_FEATURES: tuple[str, ...] = (
-    "cbs_abs", "cmumu_A", "ctautau_A", "cuu_A", "ccc_A", "cdd_A", "css_A", "cnu33")
+RUNNING_FEATURES: tuple[str, ...] = ("cbs_abs",) + tuple(
+    name for name, *_ in alps.RUNNING_COUPLINGS[2:])  # [0:2]: c_bs real and imaginary part
 """Low-energy couplings (:data:`lecture_utils.alps.RUNNING_COUPLINGS`; ``cbs_abs`` = |c_bs|) that
 the ``"running"`` transform adds to the ``"ratio"`` features, each times 10⁶ GeV / f_a."""
 
@@ -1315,10 +1315,6 @@ class SoftTreeEnsemble:
         return out + self.base
 
 
-_DIFF_STEP = 1.0e-5
-"""Search-coordinate step of the central differences in :meth:`SmoothedSurrogate.feature_sigma`."""
-
-
 class SmoothedSurrogate:
     """The surrogate's smooth χ² with Gaussian-smoothed trees — differentiable, for MIGRAD.
 
@@ -1347,29 +1343,39 @@ class SmoothedSurrogate:
             n_features=probe.shape[1], probe=probe)
 
     def feature_sigma(self, points: np.ndarray) -> np.ndarray:
-        """Blur of each model input at ``points`` (n, 6), shape (n, n_features) (first-order
-        propagation of the search-coordinate widths; for ``"running"`` features through central
-        differences — the features are linear in the couplings, piecewise linear in log10 f_a)."""
+        """Blur of each model input at ``points`` (n, 6), shape (n, n_features): first-order
+        propagation of the search-coordinate widths through the features' Jacobian (analytic;
+        for the ``"running"`` features from the running table's interpolation and its slope —
+        called on every MIGRAD step)."""
         pts = as_points(points)
         h = self.smoothing
-        if self.surrogate.transform == "running":
-            z = to_search(pts)
-            variance = 0.0
-            for j, width in enumerate(h):
-                step = np.zeros(len(SEARCH_NAMES))
-                step[j] = _DIFF_STEP
-                up = _features_of(from_search(z + step), "running", float)
-                down = _features_of(from_search(z - step), "running", float)
-                variance = variance + ((up - down) * (width / (2.0 * _DIFF_STEP))) ** 2
-            return np.sqrt(variance)
-        sigma = np.empty_like(pts)
+        transform = self.surrogate.transform
+        n_par = len(alps.PARAMETERS)
+        sigma = np.empty((len(pts), len(self.surrogate.feature_names)))
         sigma[:, 0] = h[0]
-        if self.surrogate.transform == "ratio":
-            scale = FA_REFERENCE_GEV / pts[:, :1]
-            feature = pts[:, 1:] * scale
-            sigma[:, 1:] = np.hypot(scale * h[1:], math.log(10.0) * feature * h[0])
-        else:
+        if transform == "raw":
             sigma[:, 1:] = h[1:]
+            return sigma
+        ln10 = math.log(10.0)
+        scale = FA_REFERENCE_GEV / pts[:, :1]  # (n, 1)
+        sigma[:, 1:n_par] = np.hypot(scale * h[1:], ln10 * (pts[:, 1:] * scale) * h[0])
+        if transform == "running":
+            table = alps.running_table()
+            lf = np.log10(pts[:, 0])
+            couplings = pts[:, 1:, None]
+            response = table.at(lf)  # (n, 9, 5): low-energy couplings per unit coupling
+            low = np.matmul(response, couplings)[:, :, 0]
+            # d feature / d log10 f_a and d feature / d c_i of low · 10⁶ GeV / f_a
+            d_lf = (np.matmul(table.slope_at(lf), couplings)[:, :, 0] - ln10 * low) * scale
+            d_c = response * scale[:, :, None]
+            # |c_bs| from its real and imaginary part (rows 0, 1): the unit vector projects
+            norm = np.hypot(low[:, 0], low[:, 1])[:, None]
+            unit = np.divide(low[:, :2], norm, out=np.zeros_like(low[:, :2]), where=norm > 0)
+            d_lf_abs = (unit * d_lf[:, :2]).sum(axis=1, keepdims=True)
+            d_c_abs = (unit[:, :, None] * d_c[:, :2]).sum(axis=1, keepdims=True)
+            d_lf = np.concatenate([d_lf_abs, d_lf[:, 2:]], axis=1)
+            d_c = np.concatenate([d_c_abs, d_c[:, 2:]], axis=1)
+            sigma[:, n_par:] = np.sqrt((d_lf * h[0]) ** 2 + ((d_c * h[1:]) ** 2).sum(axis=2))
         return sigma
 
     def _both(self, points: Any) -> tuple[np.ndarray, np.ndarray]:

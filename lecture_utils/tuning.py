@@ -560,8 +560,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--storage", default=None, help="optuna storage URL (default: SQLite "
                         "file in the package cache)")
     parser.add_argument("--study-prefix", default="surrogate",
-                        help="studies are named PREFIX-STAGE[-TRANSFORM]-DATAHASH8 (resumed "
-                             "by name)")
+                        help="studies are named PREFIX-STAGE-TRANSFORM-DATAHASH8 (resumed by "
+                             "name)")
     parser.add_argument("--write", type=Path, default=None,
                         help="write the best hyperparameters here (with --stage both); default: "
                              "the shipped file")
@@ -586,10 +586,9 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def study_name(prefix: str, stage: str, transform: str, data_hash: str) -> str:
-    """Name of a CLI study: ``PREFIX-STAGE-DATAHASH8``, with ``-TRANSFORM`` before the hash for
-    transforms other than ``"ratio"`` (a study resumes by name, so its settings must match)."""
-    tag = "" if transform == "ratio" else f"-{transform}"
-    return f"{prefix}-{stage}{tag}-{data_hash[:8]}"
+    """Name of a CLI study: ``PREFIX-STAGE-TRANSFORM-DATAHASH8`` (a study resumes by name, so
+    everything its settings depend on that the CLI varies is in the name)."""
+    return f"{prefix}-{stage}-{transform}-{data_hash[:8]}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -664,16 +664,26 @@ def test_smoothed_is_differentiable(course_smoothed) -> None:
     assert nonzero >= 3  # a genuinely varying function, not a plateau
 
 
-def test_feature_blur_of_running_features_extends_the_ratio_formula() -> None:
+def test_feature_blur_is_the_first_order_propagation_of_the_search_blur() -> None:
+    """The analytic blur of every feature equals σ propagated with a central-difference Jacobian
+    of :func:`features` (computed here independently, in float64)."""
     pts = alps.DOMAIN.from_unit(np.random.default_rng(4).random((30, 6)))
-    ratio = sg.SmoothedSurrogate(sg.default_surrogate(transform="ratio"))
-    running = sg.SmoothedSurrogate(sg.default_surrogate(transform="running"))
-    sigma_ratio = ratio.feature_sigma(pts)
-    sigma_running = running.feature_sigma(pts)
-    assert sigma_running.shape == (30, 14) and np.isfinite(sigma_running).all()
-    assert (sigma_running > 0).all()
-    # central differences reproduce the analytic first-order blur of the ratio features
-    np.testing.assert_allclose(sigma_running[:, :6], sigma_ratio, rtol=1e-6)
+    pts[0, 1:] = [1.0, 1.0, 0.3, -0.2, 0.5]  # c_t = 0: c_bs small, |c_bs| still differentiable
+    for transform in ("ratio", "running"):
+        smoothed = sg.SmoothedSurrogate(sg.default_surrogate(transform=transform))
+        sigma = smoothed.feature_sigma(pts)
+        z = sg.to_search(pts)
+        variance = 0.0
+        step = 1e-6
+        for j, width in enumerate(smoothed.smoothing):
+            e = np.zeros(6)
+            e[j] = step
+            up = sg._features_of(sg.from_search(z + e), transform, np.float64)
+            down = sg._features_of(sg.from_search(z - e), transform, np.float64)
+            variance = variance + ((up - down) / (2 * step) * width) ** 2
+        assert sigma.shape == (30, len(sg.feature_names(transform)))
+        assert np.isfinite(sigma).all() and (sigma > 0).all()
+        np.testing.assert_allclose(sigma, np.sqrt(variance), rtol=1e-5, err_msg=transform)
 
 
 def test_smoothed_bad_input(course_surrogate, course_smoothed) -> None:

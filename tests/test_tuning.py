@@ -178,6 +178,13 @@ def test_cli(toy: tuple[np.ndarray, np.ndarray], tmp_path: Path,
     assert tuning.main(argv) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["gate"]["n_trials"] == 2
+    # the transform is part of the command and of the study names (a study resumes by name)
+    assert "--transform running" in cmd  # the CLI default: the course's features
+    assert doc["settings"]["transform"] == "running"
+    assert doc["study"]["gate"]["study_name"].startswith("surrogate-gate-running-")
+    assert tuning.main([*argv, "--transform", "ratio", "--no-write"]) == 0
+    ratio = json.loads(capsys.readouterr().out)
+    assert ratio["gate"]["study_name"].startswith("surrogate-gate-ratio-")
 
 
 def test_fold_indices_partition_and_stratify() -> None:
