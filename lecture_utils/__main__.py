@@ -3,11 +3,12 @@
 Commands
 --------
 generate   evaluate a design (LHS / random / given points) into a resumable store
-dataset    (re)build a shipped data set from its recipe (train, holdout); resumes
+dataset    (re)build a shipped data set from its recipe (train, holdout, dense); resumes
 status     summary of a store
 compact    merge a store's chunk files into one
 tune       tune the surrogate hyperparameters with optuna (lecture_utils.tuning)
 active     extend the training set with actively chosen points (lecture_utils.active)
+running-table  rebuild the shipped exact running table (integrator "tabulated")
 """
 
 from __future__ import annotations
@@ -63,6 +64,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_dataset(args: argparse.Namespace) -> int:
     from . import datasets
 
+    if args.name in datasets.DENSE_RECIPES:
+        stages = tuple(args.stage) if args.stage else datasets.DENSE_STAGES
+        bad = [st for st in stages if st not in datasets.DENSE_STAGES]
+        if bad:
+            raise SystemExit(f"dense sets have stages {datasets.DENSE_STAGES}, not {bad}")
+        client = _executor(args)
+        try:
+            summary = datasets.build_dense(args.name, stages, workdir=args.workdir,
+                                           workers=args.workers, executor=client,
+                                           progress=False if args.no_progress else None,
+                                           partial=args.partial)
+        finally:
+            if client is not None:
+                client.close()
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
     stages = tuple(args.stage) if args.stage else datasets.STAGES
     runner = None
     if "active" in stages and datasets.RECIPES[args.name].n_active > 0:
@@ -94,6 +111,18 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_running_table(args: argparse.Namespace) -> int:
+    from . import alps
+
+    out = args.out or alps.shipped_exact_running_path()
+    table = alps.build_exact_running_table(workers=args.workers,
+                                           progress=False if args.no_progress else None)
+    alps.save_running_table(table, out, alps.exact_running_key())
+    print(json.dumps({"path": str(out), "key": alps.exact_running_key(),
+                      "shape": list(table.response.shape)}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import alps, design
 
@@ -120,12 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     parallel(g)
     g.set_defaults(func=cmd_generate)
 
-    from .datasets import DEFAULT_WORKDIR, RECIPES, STAGES
+    from .datasets import DEFAULT_WORKDIR, DENSE_RECIPES, DENSE_STAGES, RECIPES, STAGES
 
     d = sub.add_parser("dataset", help="(re)build a shipped data set from its recipe")
-    d.add_argument("name", choices=sorted(RECIPES))
-    d.add_argument("--stage", action="append", choices=STAGES,
-                   help="run only these stages (repeatable; default: all)")
+    d.add_argument("name", choices=sorted({*RECIPES, *DENSE_RECIPES}))
+    d.add_argument("--stage", action="append", choices=sorted({*STAGES, *DENSE_STAGES}),
+                   help="run only these stages (repeatable; default: all of the recipe's: "
+                   f"{', '.join(STAGES)}; dense sets: {', '.join(DENSE_STAGES)})")
     d.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     d.add_argument("--partial", action="store_true",
                    help="export even if the exact stage is unfinished (marked in provenance)")
@@ -139,6 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compact", help="merge a store's chunk files")
     c.add_argument("store", type=Path)
     c.set_defaults(func=cmd_compact)
+
+    t = sub.add_parser("running-table", help="rebuild the shipped exact running table "
+                       "(ALPaca's exact evolution per unit coupling on a grid of f_a)")
+    t.add_argument("--out", type=Path, default=None,
+                   help="output .npz (default: the shipped lecture_utils/data file)")
+    t.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: all cores)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_running_table)
 
     # listed for --help; parsed by lecture_utils.tuning (imported only when used: optuna is slow
     # to import and the data commands do not need it)

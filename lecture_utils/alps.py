@@ -15,13 +15,24 @@ Parameters (order fixed by :data:`PARAMETERS`)
 The ALP mass is m_a = :data:`MA_GEV` = 2 GeV. The couplings are run from 4π f_a to m_a
 (``match_run(m_a, 'VA_below')``) and the χ² is ALPaca's sector ``'all'``.
 
-Two fidelities:
+Three fidelities (integrators):
 
 ``integrator="exact"``
     ALPaca's numerical renormalisation-group evolution (``scipy``; ≈ 2.5–3.5 s per point);
 ``integrator="leadinglog"``
     the leading-logarithm approximation (≈ 0.1–0.2 s per point), good for steering where
-    to look, not a substitute for exact values.
+    to look, not a substitute for exact values;
+``integrator="tabulated"``
+    the exact evolution without running it per point: matching and running are linear in the
+    couplings, so ALPaca's numerical evolution of each unit coupling is tabulated once on a grid
+    of f_a (:func:`exact_running_table`, shipped) and applied to the point's couplings, at ~1/10
+    of the cost: what remains is ALPaca's χ² at m_a (≈ 0.3–0.5 s per point, mostly the ALP's
+    three-body decay widths). It differs from ``"exact"`` by ALPaca's own ODE tolerance (``scipy``
+    ``rtol=1e-3``): on the 500 hold-out points by 0.005 on average inside the region, 99 % within
+    0.1 (the dense set's provenance). The rare larger differences (up to 0.6, from B → K μμ near
+    its exclusion edge) are points where ALPaca's default evolution is itself that far from the
+    converged solution (``rtol=1e-9``) — and the tabulated value was the closer one at the three
+    worst points we checked.
 
 Determinism convention
 ----------------------
@@ -85,8 +96,11 @@ THEORY_UNCERTAINTY_SEED: int = 20260425
 VEGAS_SEED: int = 12345
 """Seed of gvar's generator before *each* VEGAS three-body integral (ALPaca's default seed)."""
 
-Integrator = Literal["exact", "leadinglog"]
-_ALPACA_INTEGRATOR: dict[str, str] = {"exact": "scipy", "leadinglog": "leadinglog"}
+Integrator = Literal["exact", "leadinglog", "tabulated"]
+_ALPACA_INTEGRATOR: dict[str, str] = {"exact": "scipy", "leadinglog": "leadinglog",
+                                      "tabulated": "scipy"}
+"""ALPaca's ``match_run`` integrator behind each of ours (``tabulated`` runs ALPaca's ``scipy``
+evolution once per unit coupling on a grid of f_a: :func:`exact_running_table`)."""
 INTEGRATORS: tuple[str, ...] = tuple(_ALPACA_INTEGRATOR)
 
 
@@ -296,6 +310,8 @@ def couplings_high(point: np.ndarray) -> Any:
 def couplings_low(point: np.ndarray, integrator: Integrator = "exact") -> Any:
     """ALPaca ``ALPcouplings`` run to m_a in the ``VA_below`` basis for one point of shape (6,)."""
     alp_integrator = _check_integrator(integrator)
+    if integrator == "tabulated":
+        return tabulated_couplings(np.asarray(point, dtype=float)[None, :])[0]
     high = couplings_high(point)
     with _quiet():
         low = high.match_run(MA_GEV, "VA_below", integrator=alp_integrator)
@@ -308,7 +324,10 @@ def _chi2_list(points: np.ndarray, integrator: Integrator) -> Any:
     alpaca = _alpaca()
     from alpaca.sectors import default_sectors
 
-    low = [couplings_low(p, integrator) for p in points]
+    if integrator == "tabulated":
+        low = tabulated_couplings(points)
+    else:
+        low = [couplings_low(p, integrator) for p in points]
     with _quiet():
         return alpaca.statistics.get_chi2(
             default_sectors[SECTOR], MA_GEV, np.array(low, dtype=object), points[:, 0].copy(),
@@ -323,8 +342,12 @@ def chi2(points: Any, integrator: Integrator = "exact", *,
     ----------
     points : array, shape (n, 6) (or (6,) for one point)
         Parameters in :data:`PARAMETERS` order; f_a in GeV.
-    integrator : "exact" or "leadinglog"
-        Renormalisation-group running from 4π f_a to m_a.
+    integrator : "exact", "leadinglog" or "tabulated"
+        Renormalisation-group running from 4π f_a to m_a: ALPaca's numerical evolution, its
+        leading-log approximation, or the numerical evolution tabulated in f_a
+        (:func:`exact_running_table`; equal to "exact" within ALPaca's ODE tolerance — see the
+        module doc — and ~10× cheaper: the χ² itself, mostly the ALP's three-body widths,
+        remains).
     allow_extrapolation : bool
         Evaluate points outside :data:`DOMAIN` instead of raising.
 
@@ -438,6 +461,15 @@ VA_BELOW_ENTRIES: dict[str, tuple[str, int, int]] = {
 column). The one place these positions are written."""
 
 
+VA_BELOW_LAYOUT: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("cuV", (2, 2)), ("cuA", (2, 2)), ("cdV", (3, 3)), ("cdA", (3, 3)), ("ceV", (3, 3)),
+    ("ceA", (3, 3)), ("cnu", (3, 3)), ("cG", ()), ("cgamma", ()))
+"""Every entry of ALPaca's ``VA_below`` couplings at m_a (key, shape), in the order in which
+:func:`couplings_response` flattens them (55 complex numbers)."""
+
+VA_BELOW_SIZE: int = sum(math.prod(shape) for _, shape in VA_BELOW_LAYOUT)
+
+
 def _entry(values: dict[str, Any], name: str) -> complex:
     """The coupling ``name`` (:data:`VA_BELOW_ENTRIES`) from ALPaca's ``ALPcouplings.values``."""
     key, row, col = VA_BELOW_ENTRIES[name]
@@ -471,31 +503,35 @@ def running_response(fa_gev: float) -> np.ndarray:
     """Leading-log low-energy couplings per unit coupling at Λ = 4π f_a, shape (9, 5), float64.
 
     Entry ``[k, i]`` is :data:`RUNNING_COUPLINGS` ``k`` at m_a for the point with f_a = ``fa_gev``
-    (GeV), coupling ``i`` (:data:`PARAMETERS` ``[1:]`` order) = 1 and the others 0. The one-loop
-    running and the matching are linear in the couplings, and the leading-log solution exactly
-    so, hence ``low = response @ c`` for any couplings ``c`` (5,) at this f_a (tested). Five
-    ALPaca runs.
+    (GeV), coupling ``i`` (:data:`PARAMETERS` ``[1:]`` order) = 1 and the others 0: the rows of
+    :func:`couplings_response` (leading log) that the surrogate's features use. The leading-log
+    solution is exactly linear in the couplings, hence ``low = response @ c`` for any couplings
+    ``c`` (5,) at this f_a (tested). Five ALPaca runs.
     """
-    fa = float(fa_gev)
-    if not np.isfinite(fa) or fa <= 0:
-        raise ValueError(f"fa_gev must be a positive number of GeV, got {fa_gev!r}")
+    full = couplings_response(fa_gev, "leadinglog")
     out = np.empty((len(RUNNING_COUPLINGS), len(PARAMETERS) - 1))
-    for i in range(len(PARAMETERS) - 1):
-        point = np.zeros(len(PARAMETERS))
-        point[0], point[1 + i] = fa, 1.0
-        values = couplings_low(point, "leadinglog").values
-        for k, (name, *_, part) in enumerate(RUNNING_COUPLINGS):
-            out[k, i] = getattr(_entry(values, name.removesuffix("_re").removesuffix("_im")),
-                                part)
+    for k, (_, key, row, col, part) in enumerate(RUNNING_COUPLINGS):
+        out[k] = getattr(full[_layout_index(key, row, col)], part)
     return out
+
+
+def _layout_index(key: str, row: int, col: int) -> int:
+    """Position of ``values[key][row, col]`` in :func:`_flatten_va_below`'s vector."""
+    i = 0
+    for k, shape in VA_BELOW_LAYOUT:
+        if k == key:
+            return i + (row * shape[1] + col if shape else 0)
+        i += math.prod(shape)
+    raise KeyError(key)
 
 
 @dataclass(frozen=True)
 class RunningTable:
     """:func:`running_response` on a uniform grid of log10(f_a/GeV), linear in between.
 
-    ``log10_fa`` shape (g,), uniformly spaced and increasing; ``response`` shape (g, 9, 5). Beyond
-    the grid the end intervals are extrapolated linearly (the map is almost exactly linear in
+    ``log10_fa`` shape (g,), uniformly spaced and increasing; ``response`` shape (g, k, 5) (real
+    for :func:`running_table`'s k = 9 couplings, complex for :func:`exact_running_table`'s 55).
+    Beyond the grid the end intervals are extrapolated linearly (the map is almost exactly linear in
     log f_a).
     """
 
@@ -514,7 +550,7 @@ class RunningTable:
                            np.diff(self.response, axis=0) / np.diff(grid)[:, None, None])
 
     def at(self, log10_fa: np.ndarray) -> np.ndarray:
-        """Interpolated responses at ``log10_fa`` (n,), shape (n, 9, 5)."""
+        """Interpolated responses at ``log10_fa`` (n,), shape (n, k, 5)."""
         lf = np.asarray(log10_fa, dtype=float)
         k = self._interval(lf)
         return self.response[k] + (lf - self.log10_fa[k])[:, None, None] * self._slope[k]
@@ -527,13 +563,13 @@ class RunningTable:
                           len(grid) - 2)
 
     def slope_at(self, log10_fa: np.ndarray) -> np.ndarray:
-        """d response / d log10 f_a at ``log10_fa`` (n,), shape (n, 9, 5): the slope of the
+        """d response / d log10 f_a at ``log10_fa`` (n,), shape (n, k, 5): the slope of the
         interval each point falls in (the interpolant is piecewise linear)."""
         return self._slope[self._interval(np.asarray(log10_fa, dtype=float))]
 
     def low_energy(self, points: np.ndarray) -> np.ndarray:
-        """Low-energy couplings :data:`RUNNING_COUPLINGS` of validated ``points`` (n, 6), shape
-        (n, 9): the interpolated leading-log map applied to each point's couplings. No checks."""
+        """Low-energy couplings of validated ``points`` (n, 6), shape (n, k): the interpolated
+        map applied to each point's couplings. No checks."""
         return np.matmul(self.at(np.log10(points[:, 0])), points[:, 1:, None])[:, :, 0]
 
 
@@ -581,6 +617,174 @@ def running_table(*, progress: bool | None = None) -> RunningTable:
         os.replace(tmp, path)
     _RUNNING_MEMO[key] = table
     return table
+
+
+# --------------------------------------------------------------------------------------------
+# the exact running, tabulated: integrator "tabulated"
+# --------------------------------------------------------------------------------------------
+TABULATED_GRID_SIZE: int = 41
+"""Number of log10 f_a nodes of :func:`exact_running_table` across :data:`DOMAIN` (measured:
+linear interpolation between them differs from ALPaca's exact running at mid-interval points by
+≤ 1e-6 per unit coupling, 300× below the scatter of ALPaca's own ODE solution, ~3e-4)."""
+
+_TABULATED_VERSION = 1
+SHIPPED_EXACT_RUNNING: str = "exact_running_table.npz"
+"""File name of the shipped exact running table in ``lecture_utils/data`` (rebuild with
+``python -m lecture_utils running-table``)."""
+
+
+def _flatten_va_below(values: dict[str, Any]) -> np.ndarray:
+    """ALPaca ``VA_below`` values → complex vector (:data:`VA_BELOW_SIZE`,)."""
+    if set(values) != {k for k, _ in VA_BELOW_LAYOUT}:
+        raise RuntimeError(f"ALPaca's VA_below couplings have keys {sorted(values)}, expected "
+                           f"{[k for k, _ in VA_BELOW_LAYOUT]}")
+    return np.concatenate([np.asarray(values[k], dtype=complex).reshape(-1)
+                           for k, _ in VA_BELOW_LAYOUT])
+
+
+def _unflatten_va_below(vector: np.ndarray) -> dict[str, Any]:
+    """Inverse of :func:`_flatten_va_below`, with ALPaca's types (complex ``numpy.matrix`` and
+    ``complex128`` scalars)."""
+    out: dict[str, Any] = {}
+    i = 0
+    with warnings.catch_warnings():  # numpy discourages np.matrix; ALPaca's values are matrices
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        for key, shape in VA_BELOW_LAYOUT:
+            size = math.prod(shape)
+            block = vector[i:i + size]
+            out[key] = np.matrix(block.reshape(shape)) if shape else np.complex128(block[0])
+            i += size
+    return out
+
+
+def couplings_response(fa_gev: float, integrator: Integrator = "exact") -> np.ndarray:
+    """ALPaca's low-energy couplings per unit coupling at Λ = 4π f_a, complex, shape
+    (:data:`VA_BELOW_SIZE`, 5).
+
+    Column ``i`` is every ``VA_below`` entry at m_a (:data:`VA_BELOW_LAYOUT` order) for the point
+    with f_a = ``fa_gev`` (GeV), coupling ``i`` (:data:`PARAMETERS` ``[1:]`` order) = 1 and the
+    others 0. The matching and the running are linear in the couplings, so ``response @ c`` is
+    the run of any couplings ``c`` (5,) at this f_a: exactly for the leading log, and for the
+    exact (``scipy``) evolution up to the tolerance of ALPaca's ODE solution (~3e-4 relative,
+    measured; tested). Five ALPaca runs (exact: ≈ 10–15 s).
+    """
+    fa = float(fa_gev)
+    if not np.isfinite(fa) or fa <= 0:
+        raise ValueError(f"fa_gev must be a positive number of GeV, got {fa_gev!r}")
+    if integrator == "tabulated":
+        raise ValueError("couplings_response runs ALPaca; use integrator 'exact' or 'leadinglog'")
+    _check_integrator(integrator)
+    columns = []
+    for i in range(len(PARAMETERS) - 1):
+        point = np.zeros(len(PARAMETERS))
+        point[0], point[1 + i] = fa, 1.0
+        columns.append(_flatten_va_below(couplings_low(point, integrator).values))
+    return np.array(columns).T
+
+
+@functools.cache
+def exact_running_key() -> str:
+    """Content hash naming the exact running table: ALPaca version, m_a, grid, layout."""
+    from ._cache import content_hash
+
+    return content_hash("exact-running-table", _TABULATED_VERSION, alpaca_version(), MA_GEV,
+                        DOMAIN.unit_bounds[0].tolist(), TABULATED_GRID_SIZE,
+                        [[k, list(shape)] for k, shape in VA_BELOW_LAYOUT])[:24]
+
+
+def _exact_response(log10_fa: float) -> np.ndarray:
+    return couplings_response(10.0 ** log10_fa, "exact")
+
+
+def build_exact_running_table(*, workers: int | None = None,
+                              progress: bool | None = None) -> RunningTable:
+    """Run ALPaca's exact evolution per unit coupling on :data:`TABULATED_GRID_SIZE` nodes of
+    log10 f_a (5 runs per node, ≈ 10 min of CPU), in ``workers`` processes (default: all cores;
+    1 = in this process). Deterministic: every node is a pure function of its f_a."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ._progress import progress_bar
+
+    grid = np.linspace(*DOMAIN.unit_bounds[0], TABULATED_GRID_SIZE)
+    n = (os.cpu_count() or 1) if workers is None else int(workers)
+    bar = progress_bar(total=len(grid), progress=progress, desc="exact running table",
+                       unit="f_a")
+    try:
+        if n <= 1:
+            response = []
+            for g in grid:
+                response.append(_exact_response(float(g)))
+                bar.update(1)
+        else:
+            with ProcessPoolExecutor(max_workers=n) as ex:
+                response = []
+                for r in ex.map(_exact_response, grid.tolist()):
+                    response.append(r)
+                    bar.update(1)
+    finally:
+        bar.close()
+    return RunningTable(grid, np.array(response))
+
+
+def save_running_table(table: RunningTable, path: str | os.PathLike[str], key: str) -> None:
+    """Write ``table`` (and its ``key``) to ``path`` (.npz), atomically."""
+    path = os.fspath(path)
+    tmp = f"{path}.{os.getpid()}.tmp.npz"
+    np.savez(tmp, log10_fa=table.log10_fa, response=table.response, key=np.array(key))
+    os.replace(tmp, path)
+
+
+def _load_running_table(path: Any, key: str) -> RunningTable | None:
+    try:
+        with np.load(path) as f:
+            if str(f["key"]) != key:
+                return None
+            return RunningTable(f["log10_fa"], f["response"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def shipped_exact_running_path() -> Any:
+    """Path of the shipped exact running table (``lecture_utils/data``)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "data" / SHIPPED_EXACT_RUNNING
+
+
+def exact_running_table(*, progress: bool | None = None,
+                        workers: int | None = None) -> RunningTable:
+    """ALPaca's exact running per unit coupling on :data:`TABULATED_GRID_SIZE` nodes of
+    log10 f_a: a :class:`RunningTable` whose ``response`` has shape (41, 55, 5), complex.
+
+    Shipped with the package (``lecture_utils/data/exact_running_table.npz``, checked by
+    :func:`exact_running_key`); with another ALPaca version it is rebuilt once per machine
+    (:func:`build_exact_running_table`) and cached under ``cache_dir("running")``.
+    """
+    from ._cache import cache_dir
+
+    key = exact_running_key()
+    if key in _RUNNING_MEMO:
+        return _RUNNING_MEMO[key]
+    table = _load_running_table(shipped_exact_running_path(), key)
+    path = cache_dir("running") / f"exact-{key}.npz"
+    if table is None and path.exists():
+        table = _load_running_table(path, key)
+    if table is None:
+        table = build_exact_running_table(workers=workers, progress=progress)
+        save_running_table(table, path, key)
+    _RUNNING_MEMO[key] = table
+    return table
+
+
+def tabulated_couplings(points: np.ndarray) -> list[Any]:
+    """ALPaca ``ALPcouplings`` at m_a (``VA_below``) for validated ``points`` (n, 6) from
+    :func:`exact_running_table`: the exact running per unit coupling, interpolated linearly in
+    log10 f_a, applied to each point's couplings. No ALPaca run (≈ 20 µs per point)."""
+    alpaca = _alpaca()
+    vectors = exact_running_table().low_energy(np.asarray(points, dtype=float))
+    with _quiet():
+        return [alpaca.ALPcouplings(_unflatten_va_below(v), scale=MA_GEV, basis="VA_below")
+                for v in vectors]
 
 
 OBSERVABLE_COLUMNS: tuple[str, ...] = (

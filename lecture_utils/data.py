@@ -548,7 +548,7 @@ def evaluate_cached(points: Any, integrator: alps.Integrator = "exact", *, name:
     ----------
     points : array (n, 6)
         Parameters in :data:`alps.PARAMETERS` order, f_a in GeV, inside :data:`alps.DOMAIN`.
-    integrator : "exact" or "leadinglog"
+    integrator : "exact", "leadinglog" or "tabulated"
     name : str
         A label recorded in the entries written (``requested_by``); the cache itself is shared by
         all names.

@@ -297,3 +297,167 @@ def export(name: str, root: Path, selection: pd.DataFrame, *, partial: bool = Fa
     (out_dir / f"{name}.provenance.json").write_text(json.dumps(prov, indent=2, default=str))
     return {k: prov[k] for k in ("n_requested", "n_evaluated", "n_ok", "n_failed", "chi2_min",
                                  "n_region", "partial")}
+
+
+# --------------------------------------------------------------------------------------------
+# dense sets: the exact χ² through the tabulated exact running (integrator "tabulated")
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DenseRecipe:
+    """Sizes and seed of a dense set: every point evaluated with the ``"tabulated"`` integrator
+    (the exact running, tabulated; :func:`lecture_utils.alps.exact_running_table`), so no
+    leading-log steering and no selection are needed — the whole design is kept.
+
+    ``n_prescan`` Latin-hypercube points over the domain, then ``n_focus`` points jittered
+    (``focus_scale``) around the prescan points within :data:`PRESCAN_DELTA_CHI2` of the prescan's
+    minimum. ``validate_on`` names a shipped set whose (directly) exact χ² the same points are
+    compared with, so the provenance states how far "tabulated" is from "exact".
+    """
+
+    name: str
+    seed: int
+    n_prescan: int
+    n_focus: int
+    focus_scale: float = 0.05
+    validate_on: str = "holdout"
+
+
+DENSE_RECIPES: dict[str, DenseRecipe] = {
+    "dense": DenseRecipe("dense", seed=3, n_prescan=4000, n_focus=16000),
+}
+DENSE_STAGES: tuple[str, ...] = ("prescan", "focus", "validate", "export")
+TABULATED_ORIGINS: tuple[str, ...] = ("dense-prescan", "dense-focus")
+"""``origin`` of the points of a dense set (its two design stages)."""
+
+
+def build_dense(name: str, stages: tuple[str, ...] = DENSE_STAGES, *,
+                workdir: str | Path = DEFAULT_WORKDIR, workers: int | None = None,
+                executor: Any = None, progress: bool | None = None, partial: bool = False,
+                out_dir: str | Path = data.SHIPPED_DIR) -> dict[str, Any]:
+    """Run the requested stages of dense recipe ``name`` (each resumes); returns a summary.
+
+    ``prescan`` and ``focus`` evaluate their designs with the ``"tabulated"`` integrator;
+    ``validate`` evaluates the points of the recipe's ``validate_on`` set the same way;
+    ``export`` writes ``<name>.csv.gz`` and its provenance (with the comparison with the direct
+    exact χ² of the validation set).
+    """
+    if name not in DENSE_RECIPES:
+        raise ValueError(f"unknown dense recipe {name!r}; available: {sorted(DENSE_RECIPES)}")
+    r = DENSE_RECIPES[name]
+    for s in stages:
+        if s not in DENSE_STAGES:
+            raise ValueError(f"unknown stage {s!r}; choose from {DENSE_STAGES}")
+    root = Path(workdir) / name
+    recipe = asdict(r)
+
+    def run(stage: str, pts: np.ndarray, origins: Any, extra: dict[str, Any]) -> data.Store:
+        return data.generate(root / stage, pts, "tabulated", origins=origins, resume=True,
+                             meta={"dataset": name, "stage": stage, "recipe": recipe,
+                                   "exact_running_key": alps.exact_running_key(), **extra},
+                             executor=executor, workers=workers, progress=progress)
+
+    summary: dict[str, Any] = {}
+    if "prescan" in stages:
+        pts = design.latin_hypercube(r.n_prescan, seed=r.seed)
+        summary["prescan"] = run("prescan", pts, TABULATED_ORIGINS[0],
+                                 {"design": "lhs", "seed": r.seed}).summary()
+    if "focus" in stages:
+        pre = data.Store.open(root / "prescan")
+        _complete(pre, "prescan")
+        table = _ok(pre)
+        centres = table[table["chi2"] < table["chi2"].min() + PRESCAN_DELTA_CHI2]
+        pts = design.jitter_around(centres[list(alps.PARAMETERS)].to_numpy(), r.n_focus,
+                                   seed=r.seed + 1000, scale=r.focus_scale)
+        summary["focus"] = run("focus", pts, TABULATED_ORIGINS[1], {
+            "design": "jitter_around prescan region", "seed": r.seed + 1000,
+            "prescan_delta_chi2": PRESCAN_DELTA_CHI2, "scale": r.focus_scale}).summary()
+    if "validate" in stages:
+        ref = data.load(r.validate_on)
+        summary["validate"] = run("validate", ref[list(alps.PARAMETERS)].to_numpy(),
+                                  r.validate_on, {"design": f"the points of {r.validate_on!r}"}
+                                  ).summary()
+    if "export" in stages:
+        summary["export"] = export_dense(name, root, partial=partial, out_dir=out_dir)
+    return summary
+
+
+def tabulated_vs_exact(tabulated: pd.DataFrame, exact: pd.DataFrame) -> dict[str, Any]:
+    """Compare χ² of the same points (rows in the same order; columns ``chi2``) from the
+    ``"tabulated"`` and the ``"exact"`` integrator: absolute differences inside the region
+    Δχ² < :data:`~lecture_utils.stats.REGION_DELTA_CHI2` (of the exact set's minimum), relative
+    differences |Δχ²|/χ² over all points (outside the region χ² reaches 10⁷ and more)."""
+    cols = list(alps.PARAMETERS)
+    if len(tabulated) != len(exact) or not np.allclose(tabulated[cols].to_numpy(),
+                                                       exact[cols].to_numpy(), rtol=1e-12):
+        raise ValueError("tabulated and exact tables must hold the same points in the same order")
+    chi2_exact = exact["chi2"].to_numpy(float)
+    diff = np.abs(tabulated["chi2"].to_numpy(float) - chi2_exact)
+    region = chi2_exact < chi2_exact.min() + REGION_DELTA_CHI2
+    finite = np.isfinite(diff)
+
+    def stats(values: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+        d = values[mask & finite]
+        if not d.size:
+            return {"n": int(mask.sum()), "mean": None, "p99": None, "max": None}
+        return {"n": int(mask.sum()), "mean": float(d.mean()),
+                "p99": float(np.quantile(d, 0.99)), "max": float(d.max())}
+
+    return {"region_abs": stats(diff, region),
+            "all_rel": stats(diff / np.abs(chi2_exact), np.ones(len(diff), bool)),
+            "n_nonfinite": int((~finite).sum())}
+
+
+def export_dense(name: str, root: Path, *, partial: bool = False,
+                 out_dir: str | Path = data.SHIPPED_DIR) -> dict[str, Any]:
+    """Write the shipped CSV and provenance of dense recipe ``name`` from its stores."""
+    r = DENSE_RECIPES[name]
+    stores = {st: data.Store.open(root / st) for st in ("prescan", "focus", "validate")}
+    sums = {st: s.summary() for st, s in stores.items()}
+    incomplete = {st: f"{s['n_done']}/{s['n_points']}" for st, s in sums.items()
+                  if s["n_done"] < s["n_points"]}
+    if incomplete and not partial:
+        raise data.StoreError(f"stages of {name!r} are incomplete {incomplete}; run them (they "
+                              "resume) or pass partial=True (--partial)")
+    tables = {st: s.table() for st, s in stores.items()}
+    parts, failed = [], []
+    for st, origin in zip(("prescan", "focus"), TABULATED_ORIGINS, strict=True):
+        t = tables[st]
+        ok = t["status"] == "ok"
+        parts.append(t.loc[ok, [*alps.PARAMETERS, "chi2"]].assign(origin=origin))
+        failed.append(t.loc[~ok, ["idx", "error_type", "error_message"]].assign(stage=st))
+    out = pd.concat(parts, ignore_index=True)
+    fails = pd.concat(failed, ignore_index=True)
+    ref = data.load(r.validate_on)
+    val = tables["validate"]
+    validation = (tabulated_vs_exact(val.sort_values("idx"), ref)
+                  if len(val) == len(ref) else {"partial": f"{len(val)}/{len(ref)}"})
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out.to_csv(out_dir / f"{name}.csv.gz", index=False, float_format="%.17g",
+               compression={"method": "gzip", "mtime": 0})
+    region = out["chi2"] < out["chi2"].min() + REGION_DELTA_CHI2
+    n_req = sums["prescan"]["n_points"] + sums["focus"]["n_points"]
+    n_done = sums["prescan"]["n_done"] + sums["focus"]["n_done"]
+    prov = {
+        "name": name,
+        "description": (f"ALPaca chi2 at m_a = {alps.MA_GEV} GeV over sector '{alps.SECTOR}' "
+                        "with the exact running tabulated in f_a (integrator 'tabulated'); "
+                        "design: Latin hypercube + jitter around its region"),
+        "columns": {**{p: f"{p} [{alps.UNITS[p] or 'dimensionless'}]" for p in alps.PARAMETERS},
+                    "chi2": "chi2, integrator 'tabulated' (ALPaca's scipy running per unit "
+                            "coupling on a grid of f_a, applied linearly)",
+                    "origin": "design stage that proposed the point"},
+        "integrator": "tabulated", "exact_running_key": alps.exact_running_key(),
+        "partial": bool(incomplete), "n_requested": n_req, "n_evaluated": n_done,
+        "n_ok": len(out), "n_failed": len(fails), "failures": fails.head(50).to_dict("records"),
+        "chi2_min": float(out["chi2"].min()), "n_region": int(region.sum()),
+        "region_delta_chi2": REGION_DELTA_CHI2,
+        "seconds_per_point_mean": sums["focus"]["seconds_per_point_mean"],
+        "recipe": asdict(r), "prescan_delta_chi2": PRESCAN_DELTA_CHI2,
+        "validation": {"against": r.validate_on, "integrator": "exact", **validation},
+        "stores": {st: s.meta for st, s in stores.items()},
+        "regenerate": f"python -m lecture_utils dataset {name}",
+    }
+    (out_dir / f"{name}.provenance.json").write_text(json.dumps(prov, indent=2, default=str))
+    return {k: prov[k] for k in ("n_requested", "n_evaluated", "n_ok", "n_failed", "chi2_min",
+                                 "n_region", "partial", "validation")}

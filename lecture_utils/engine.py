@@ -31,7 +31,7 @@ import pandas as pd
 from . import alps
 from ._progress import progress_bar
 
-DEFAULT_CHUNK_SIZE: dict[str, int] = {"exact": 8, "leadinglog": 32}
+DEFAULT_CHUNK_SIZE: dict[str, int] = {"exact": 8, "leadinglog": 32, "tabulated": 32}
 """Points per task: small enough to stream and balance, large enough to amortise ALPaca's
 vectorised χ² call."""
 
@@ -137,7 +137,7 @@ def evaluate(points: Any, integrator: alps.Integrator = "exact", *,
     ----------
     points : array, shape (n, 6)
         Parameters in :data:`alps.PARAMETERS` order (validated before anything is submitted).
-    integrator : "exact" or "leadinglog"
+    integrator : "exact", "leadinglog" or "tabulated" (:func:`lecture_utils.alps.chi2`)
     indices : sequence of int, optional
         Identifiers of the points (default ``0 … n-1``); they key the records in a sink.
     executor : Executor-like, optional
@@ -166,6 +166,8 @@ def evaluate(points: Any, integrator: alps.Integrator = "exact", *,
         raise ValueError(f"indices must have one entry per point ({len(arr)}), got {idx.shape}")
     if len(np.unique(idx)) != len(idx):
         raise ValueError("indices must be unique")
+    if integrator == "tabulated":
+        alps.exact_running_table(progress=progress)  # built or loaded once, before the workers
     size = DEFAULT_CHUNK_SIZE[integrator] if chunk_size is None else int(chunk_size)
     if size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lecture_utils import alps
@@ -24,7 +25,7 @@ POINTS = np.array([
 def test_contract_names() -> None:
     assert alps.PARAMETERS == ("fa", "cqL33", "cuR", "cdR", "clL33", "ceR")
     assert alps.MA_GEV == 2.0
-    assert set(alps.INTEGRATORS) == {"exact", "leadinglog"}
+    assert set(alps.INTEGRATORS) == {"exact", "leadinglog", "tabulated"}
     assert alps.DOMAIN.bounds.shape == (6, 2)
     assert set(alps.UNITS) == set(alps.PARAMETERS)
 
@@ -217,3 +218,87 @@ def test_running_table_checks_its_grid() -> None:
         alps.RunningTable(np.array([6.0, 6.5, 7.5]), response)
     with pytest.raises(ValueError, match="grid nodes"):
         alps.RunningTable(np.array([6.0, 7.0]), response)
+
+
+# --------------------------------------------------------------------------------------------
+# integrator "tabulated": the exact running, tabulated in f_a
+# --------------------------------------------------------------------------------------------
+def test_exact_running_table_is_shipped_and_matches_its_key() -> None:
+    table = alps.exact_running_table()
+    assert table.response.shape == (alps.TABULATED_GRID_SIZE, alps.VA_BELOW_SIZE, 5)
+    assert np.iscomplexobj(table.response)
+    np.testing.assert_allclose(table.log10_fa[[0, -1]], alps.DOMAIN.unit_bounds[0], rtol=0,
+                               atol=1e-12)
+    # the shipped file is the one loaded (no rebuild), and it names the current key
+    with np.load(alps.shipped_exact_running_path()) as f:
+        assert str(f["key"]) == alps.exact_running_key()
+        np.testing.assert_array_equal(f["response"], table.response)
+
+
+def test_exact_running_table_node_is_alpacas_exact_running() -> None:
+    """One node recomputed live with ALPaca's exact evolution equals the shipped table, and the
+    table applied to arbitrary couplings equals ALPaca's run of those couplings (linearity) to
+    the tolerance of ALPaca's ODE solution."""
+    table = alps.exact_running_table()
+    k = 17
+    fa = 10.0 ** table.log10_fa[k]
+    live = alps.couplings_response(fa, "exact")
+    np.testing.assert_allclose(live, table.response[k], rtol=1e-9, atol=1e-12)
+    c = np.array([1.1, -2.3, 0.4, 2.9, -0.6])
+    direct = alps._flatten_va_below(alps.couplings_low(np.r_[fa, c], "exact").values)
+    linear = table.response[k] @ c
+    scale = np.abs(direct).max()
+    assert scale > 1.0
+    np.testing.assert_allclose(linear, direct, rtol=0, atol=2e-3 * scale)
+    # the leading-log response is exactly linear, and running_response is its named rows
+    ll = alps.couplings_response(fa, "leadinglog")
+    rows = [alps._layout_index(key, row, col) for _, key, row, col, _ in alps.RUNNING_COUPLINGS]
+    parts = [part for *_, part in alps.RUNNING_COUPLINGS]
+    expected = np.array([getattr(ll[r], p) for r, p in zip(rows, parts, strict=True)])
+    np.testing.assert_array_equal(alps.running_response(fa), expected)
+    with pytest.raises(ValueError, match="runs ALPaca"):
+        alps.couplings_response(fa, "tabulated")
+
+
+def test_tabulated_chi2_equals_the_exact_chi2_of_the_holdout() -> None:
+    """The shipped hold-out holds ALPaca's directly computed exact χ²; the tabulated running
+    reproduces it to ALPaca's ODE tolerance (inside and outside the region)."""
+    from lecture_utils import data
+
+    holdout = data.load("holdout")
+    region = holdout["chi2"] < holdout["chi2"].min() + 10.0
+    pick = pd.concat([holdout[region].head(5), holdout[~region].head(2)])
+    pts = pick[list(alps.PARAMETERS)].to_numpy()
+    tabulated = alps.chi2(pts, "tabulated")
+    # region: absolute; outside (χ² up to 10⁷): relative, ALPaca's ODE tolerance
+    np.testing.assert_allclose(tabulated[:5], pick["chi2"].to_numpy()[:5], rtol=0, atol=5e-3)
+    np.testing.assert_allclose(tabulated[5:], pick["chi2"].to_numpy()[5:], rtol=5e-3)
+    # …while the leading-log χ² of the same points is visibly different
+    assert np.abs(pick["chi2_leadinglog"].to_numpy() - pick["chi2"].to_numpy()).max() > 0.05
+    # one point through couplings_low agrees with the batch
+    low = alps.couplings_low(pts[0], "tabulated")
+    assert low.basis == "VA_below" and low.scale == alps.MA_GEV
+    assert alps.chi2(pts[:1], "tabulated")[0] == tabulated[0]
+
+
+def test_running_table_files_are_checked_by_key(tmp_path) -> None:
+    table = alps.RunningTable(np.array([6.0, 7.0]), np.ones((2, 3, 5), dtype=complex))
+    path = tmp_path / "t.npz"
+    alps.save_running_table(table, path, "abc")
+    loaded = alps._load_running_table(path, "abc")
+    assert loaded is not None
+    np.testing.assert_array_equal(loaded.response, table.response)
+    assert alps._load_running_table(path, "other") is None          # stale: rebuild
+    assert alps._load_running_table(tmp_path / "missing.npz", "abc") is None
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert alps._load_running_table(tmp_path / "bad.npz", "abc") is None
+
+
+def test_va_below_layout_round_trip() -> None:
+    rng = np.random.default_rng(0)
+    vec = rng.normal(size=alps.VA_BELOW_SIZE) + 1j * rng.normal(size=alps.VA_BELOW_SIZE)
+    values = alps._unflatten_va_below(vec)
+    assert [k for k, _ in alps.VA_BELOW_LAYOUT] == list(values)
+    np.testing.assert_array_equal(alps._flatten_va_below(values), vec)
+    with pytest.raises(RuntimeError, match="expected"):
+        alps._flatten_va_below({"cuV": np.zeros((2, 2))})

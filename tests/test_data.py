@@ -526,3 +526,53 @@ def test_dataset_recipe_with_active_stage(fake_alpaca: FakeAlpaca, tmp_path: Pat
     grown = data.load("tiny")
     assert (grown["origin"] == datasets.ACTIVE_ORIGIN).sum() == 6
     pd.testing.assert_frame_equal(grown.iloc[:len(df)], df)
+
+
+def test_dense_recipe_builds_resumes_and_validates(fake_alpaca: FakeAlpaca, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny dense recipe (stand-in χ², in this process): every design point is kept, the
+    validation stage re-evaluates the reference set's points and the provenance compares them
+    with its χ²; a second build evaluates nothing."""
+    from lecture_utils import datasets
+
+    monkeypatch.setattr(alps, "exact_running_table", lambda **kw: None)
+    monkeypatch.setattr(alps, "exact_running_key", lambda: "k" * 24)
+    tiny = datasets.DenseRecipe("tinydense", seed=4, n_prescan=12, n_focus=9,
+                                validate_on="ref")
+    monkeypatch.setitem(datasets.DENSE_RECIPES, "tinydense", tiny)
+    work, out = tmp_path / "work", tmp_path / "shipped"
+    out.mkdir()
+    monkeypatch.setattr(data, "SHIPPED_DIR", out)
+    ref_pts = design.latin_hypercube(5, seed=9)
+    offset = np.zeros(5)
+    offset[np.argmin(FakeAlpaca.value(ref_pts))] = 0.25      # the best point: in the region
+    ref = pd.DataFrame(ref_pts, columns=list(alps.PARAMETERS)).assign(
+        chi2=FakeAlpaca.value(ref_pts) + offset, origin="x")
+    ref.to_csv(out / "ref.csv.gz", index=False)
+    (out / "ref.provenance.json").write_text("{}")
+    with pytest.raises(data.StoreError, match="prescan"):
+        datasets.build_dense("tinydense", ("focus",), workdir=work, executor="serial",
+                             progress=False, out_dir=out)
+    summary = datasets.build_dense("tinydense", workdir=work, executor="serial", progress=False,
+                                   out_dir=out)
+    df = data.load("tinydense")
+    assert list(df.columns) == [*alps.PARAMETERS, "chi2", "origin"]
+    assert len(df) == 21 and (df["origin"] == "dense-focus").sum() == 9
+    np.testing.assert_array_equal(df["chi2"], FakeAlpaca.value(df[list(alps.PARAMETERS)]
+                                                               .to_numpy()))
+    prov = data.provenance("tinydense")
+    assert prov["integrator"] == "tabulated" and prov["n_ok"] == 21 and not prov["partial"]
+    val = prov["validation"]
+    assert val["against"] == "ref" and val["all_rel"]["n"] == 5
+    assert val["all_rel"]["max"] == pytest.approx(0.25 / ref["chi2"].min())
+    assert val["region_abs"]["max"] == pytest.approx(0.25)
+    assert summary["export"]["n_ok"] == 21
+    n_calls = fake_alpaca.n_points
+    datasets.build_dense("tinydense", workdir=work, executor="serial", progress=False,
+                         out_dir=out)
+    assert fake_alpaca.n_points == n_calls
+    pd.testing.assert_frame_equal(data.load("tinydense"), df)
+    with pytest.raises(ValueError, match="unknown dense recipe"):
+        datasets.build_dense("nope", workdir=work)
+    with pytest.raises(ValueError, match="same points"):
+        datasets.tabulated_vs_exact(ref.iloc[:4], ref)
