@@ -40,8 +40,8 @@ Parallelism that stays reproducible
     of earlier batches. The result depends on ``batch_size`` but not on ``workers``.
 
 Command line: :func:`main` (``python -m lecture_utils tune …``) runs both studies on the shipped
-``"train"`` set and writes the best values with the settings and results to
-:data:`lecture_utils.surrogate.HYPERPARAMETERS_PATH`.
+training sets (:data:`lecture_utils.surrogate.TRAINING_SETS`) and writes the best values with
+the settings and results to :data:`lecture_utils.surrogate.HYPERPARAMETERS_PATH`.
 """
 
 from __future__ import annotations
@@ -405,11 +405,12 @@ def tune(points: Any, chi2: Any, stage: str, *, study_name: str, storage: str | 
          progress: bool | None = None) -> optuna.Study:
     """Run (or resume) the study ``study_name`` of ``stage`` until ``n_trials`` trials finished.
 
-    ``points`` (n, 6) and exact ``chi2`` (n,) are the training data (the shipped ``"train"`` set
-    in the course). ``folds`` selects the fixed validation split (1) or k-fold cross-validation
-    (see :func:`stage_folds`). A new study's first trial is the untuned
-    :data:`~lecture_utils.surrogate.DEFAULT_HYPERPARAMETERS` (``start_from_defaults``), so the
-    result is never worse than that baseline on the tuning score.
+    ``points`` (n, 6) and exact ``chi2`` (n,) are the training data (the shipped
+    :data:`~lecture_utils.surrogate.TRAINING_SETS` in the course). ``folds`` selects the fixed
+    validation split (1) or k-fold cross-validation (see :func:`stage_folds`). A new study's
+    first trial is the untuned :data:`~lecture_utils.surrogate.DEFAULT_HYPERPARAMETERS`
+    (``start_from_defaults``), so the result is never worse than that baseline on the tuning
+    score.
 
     ``batch_size`` trials are asked at a time and evaluated by ``workers`` separate processes;
     the trials depend on ``seed``, ``batch_size``, the data and the settings, not on ``workers``
@@ -497,7 +498,7 @@ def _study_record(study: optuna.Study) -> dict[str, Any]:
 
 def write_hyperparameters(gate: optuna.Study, regressor: optuna.Study, *,
                           path: str | Path = sg.HYPERPARAMETERS_PATH,
-                          data_set: str = "train", command: str = "") -> Path:
+                          data_set: str = ",".join(sg.TRAINING_SETS), command: str = "") -> Path:
     """Write both studies' best parameters, with the settings and results of the studies, to
     ``path`` in the format :func:`lecture_utils.surrogate.load_hyperparameters` reads."""
     gs = gate.user_attrs["settings"]
@@ -551,7 +552,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="worker processes per batch")
     parser.add_argument("--timeout", type=float, default=None,
                         help="stop each stage after this many seconds (between batches)")
-    parser.add_argument("--data", default="train", help="shipped data set to tune on")
+    parser.add_argument("--data", default=",".join(sg.TRAINING_SETS),
+                        help="shipped data set(s) to tune on, comma-separated (default: the "
+                             "course's training sets)")
     parser.add_argument("--transform", choices=sg.FEATURE_TRANSFORMS, default="running",
                         help="feature transform of the surrogate (lecture_utils.surrogate; the "
                              "course's surrogate uses 'running')")
@@ -585,6 +588,14 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+def data_sets(spec: str) -> tuple[str, ...]:
+    """Shipped data set names from a ``--data`` value: comma-separated, order kept."""
+    names = tuple(n.strip() for n in spec.split(",") if n.strip())
+    if not names:
+        raise ValueError(f"--data names no data set: {spec!r}")
+    return names
+
+
 def study_name(prefix: str, stage: str, transform: str, data_hash: str) -> str:
     """Name of a CLI study: ``PREFIX-STAGE-TRANSFORM-DATAHASH8`` (a study resumes by name, so
     everything its settings depend on that the CLI varies is in the name)."""
@@ -594,7 +605,7 @@ def study_name(prefix: str, stage: str, transform: str, data_hash: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Execute a parsed ``tune`` command line (see :func:`add_arguments`); prints a JSON
     summary. This is the hook for ``python -m lecture_utils tune``."""
-    points, chi2 = sg.training_arrays(args.data)
+    points, chi2 = sg.training_arrays(data_sets(args.data))
     dhash = sg.training_data_hash(points, chi2)
     stages = STAGES if args.stage == "both" else (args.stage,)
     studies = {}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lecture_utils import alps, data
-from lecture_utils.datasets import RECIPES
+from lecture_utils.datasets import DENSE_RECIPES, RECIPES
 from lecture_utils.stats import REGION_DELTA_CHI2
 
 SETS = ("train", "holdout")
@@ -15,7 +15,33 @@ MIN_SIZE = {"train": 4000, "holdout": 500}
 
 
 def test_required_sets_are_shipped() -> None:
-    assert set(SETS) <= set(data.available())
+    assert {*SETS, "dense"} <= set(data.available())
+
+
+def test_dense_set_schema_provenance_and_validation() -> None:
+    """The dense set: its χ² from the tabulated exact running, checked against the directly
+    computed exact χ² of the hold-out's points in its provenance."""
+    df = data.load("dense")
+    prov = data.provenance("dense")
+    assert list(df.columns) == [*alps.PARAMETERS, "chi2", "origin"]
+    assert np.isfinite(df[[*alps.PARAMETERS, "chi2"]].to_numpy()).all()
+    assert alps.DOMAIN.contains(df[list(alps.PARAMETERS)].to_numpy()).all()
+    assert not df.duplicated(list(alps.PARAMETERS)).any()
+    assert df["origin"].isin(["dense-prescan", "dense-focus"]).all()
+    assert prov["integrator"] == "tabulated"
+    assert prov["exact_running_key"] == alps.exact_running_key()
+    assert prov["n_ok"] == len(df) and prov["chi2_min"] == pytest.approx(df["chi2"].min())
+    assert prov["recipe"]["seed"] == DENSE_RECIPES["dense"].seed
+    assert all(m["integrator"] == "tabulated" for m in prov["stores"].values())
+    val = prov["validation"]
+    assert val["against"] == "holdout" and val["all_rel"]["n"] == len(data.load("holdout"))
+    assert val["n_nonfinite"] == 0
+    # ALPaca's ODE tolerance (rtol 1e-3): small on average, rare outliers (see alps' doc)
+    assert val["region_abs"]["mean"] < 0.01 and val["region_abs"]["p99"] < 0.2
+    assert val["region_abs"]["max"] < 1.0 and val["all_rel"]["mean"] < 0.01
+    # independent of both exact sets
+    both = pd.concat([df, data.load("train"), data.load("holdout")])[list(alps.PARAMETERS)]
+    assert not both.duplicated().any()
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -70,6 +96,14 @@ def test_size_and_emphasis(name: str) -> None:
     assert len(df) >= MIN_SIZE[name]
     region = df["chi2"] < df["chi2"].min() + REGION_DELTA_CHI2
     assert region.mean() >= 0.5
+
+
+@pytest.mark.slow
+def test_dense_points_reproduce() -> None:
+    df = data.load("dense")
+    sample = df.sample(n=4, random_state=1)
+    values = alps.chi2(sample[list(alps.PARAMETERS)].to_numpy(), "tabulated")
+    np.testing.assert_allclose(values, sample["chi2"], rtol=1e-9)
 
 
 @pytest.mark.slow

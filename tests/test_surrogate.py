@@ -391,6 +391,54 @@ def test_corrupt_cache_entry_is_rebuilt(toy_course: Path) -> None:
     assert np.isfinite(m.predict_smooth(toy_dataset(5, seed=0)[0])).all()
 
 
+def test_course_learning_curve_is_the_learning_curve_and_cached(
+        toy_course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    train, hold = toy_dataset(1200, seed=11), toy_dataset(300, seed=12)
+    monkeypatch.setattr(sg, "training_arrays",
+                        lambda name=sg.TRAINING_SETS: hold if name == "holdout" else train)
+    curve = sg.course_learning_curve(sizes=(300, 600, 5000), hyperparameters=toy_course)
+    assert list(curve["n_train"]) == [300, 600, 1200]       # sizes below the total, then all
+    hp = sg.load_hyperparameters(toy_course)
+    settings = {k: hp["settings"][k] for k in sg._FIT_SETTINGS if k != "seed"}
+    direct = sg.learning_curve(*train, *hold, [300, 600, 1200], seed=0,
+                               chi2_min=float(train[1].min()), gate_params=hp["gate"],
+                               regressor_params=hp["regressor"], **settings)
+    pd.testing.assert_frame_equal(curve, direct, check_exact=False, rtol=1e-12)
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cached curve must not be recomputed")
+
+    monkeypatch.setattr(sg, "learning_curve", no_training)
+    pd.testing.assert_frame_equal(
+        sg.course_learning_curve(sizes=(300, 600, 5000), hyperparameters=toy_course), curve)
+    with pytest.raises(AssertionError, match="recomputed"):
+        sg.course_learning_curve(sizes=(300, 600, 5000), hyperparameters=toy_course,
+                                 rebuild=True)
+
+
+def test_regressor_objective_is_absolute_error_and_recorded() -> None:
+    pts, chi2 = toy_dataset(600, seed=3)
+    fast = {"gate_params": FAST, "regressor_params": FAST, "max_estimators": 60,
+            "early_stopping_rounds": 10}
+    model = sg.TwoStageSurrogate.fit(pts, chi2, **fast)
+    assert sg.STAGE_OBJECTIVE["regressor"] == "reg:absoluteerror"
+    assert model.regressor.get_params()["objective"] == "reg:absoluteerror"
+    assert model.metadata["training"]["regressor"]["objective"] == "reg:absoluteerror"
+    assert model.metadata["training"]["gate"]["objective"] == "binary:logistic"
+    squared = sg.TwoStageSurrogate.fit(pts, chi2, regressor_objective="reg:squarederror", **fast)
+    assert squared.regressor.get_params()["objective"] == "reg:squarederror"
+    assert not np.array_equal(squared.predict_regressor(pts), model.predict_regressor(pts))
+
+
+def test_training_arrays_concatenate_sets_in_order() -> None:
+    both = sg.training_arrays(("train", "holdout"))
+    train, hold = sg.training_arrays("train"), sg.training_arrays("holdout")
+    np.testing.assert_array_equal(both[0], np.vstack([train[0], hold[0]]))
+    np.testing.assert_array_equal(both[1], np.concatenate([train[1], hold[1]]))
+    with pytest.raises(ValueError, match="at least one"):
+        sg.training_arrays(())
+
+
 @pytest.mark.skipif("train" not in data.available(), reason="shipped train set not built yet")
 def test_shipped_default_surrogate_deterministic_across_processes(tmp_path: Path) -> None:
     code = textwrap.dedent("""

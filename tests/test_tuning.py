@@ -174,6 +174,12 @@ def test_cli(toy: tuple[np.ndarray, np.ndarray], tmp_path: Path,
     assert cmd.startswith("python -m lecture_utils tune --stage both --n-trials 2 --folds 1 "
                           "--seed 1")
     assert "--max-estimators 60" in cmd and "--workers" not in cmd
+    # the default data: the course's training sets, recorded in the command and the study
+    assert f"--data {','.join(sg.TRAINING_SETS)} " in cmd
+    assert doc["study"]["data_set"] == ",".join(sg.TRAINING_SETS)
+    assert tuning.data_sets(" train, dense ") == ("train", "dense")
+    with pytest.raises(ValueError, match="no data set"):
+        tuning.data_sets(" , ")
     # rerunning the same command resumes the finished studies: nothing new
     assert tuning.main(argv) == 0
     again = json.loads(capsys.readouterr().out)
