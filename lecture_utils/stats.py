@@ -929,7 +929,10 @@ def profile_1d(
 
     At each grid value the other parameters are minimised with MIGRAD, warm-started from the
     neighbouring grid value; the scan starts at the grid value nearest the best fit and walks
-    outwards. If the scan finds a lower χ² than the global fit, the global fit is redone from there.
+    outwards. Where ``x0`` with the parameter moved to the grid value has a lower χ² than the
+    warm-started fit (a scan can stay on one branch of a multi-modal χ²), the fit is repeated from
+    there and the lower result kept. If the scan finds a lower χ² than the global fit, the global
+    fit is redone from there.
     """
     x = _check_start(x0)
     lims = _check_bounds(bounds, x.size)
@@ -950,6 +953,14 @@ def profile_1d(
         else:
             seed_point = params[k - 1] if k > start else params[k + 1]
         chi2[k], params[k], valid[k] = mini.fit(seed_point, {i: g[k]})
+        # a warm start can stay on a branch of the fit: never report more than a fit started
+        # from the caller's point with the parameter moved (one χ² call; a fit only if it wins)
+        cold = x.copy()
+        cold[i] = g[k]
+        if chi2_fn(cold) < chi2[k]:
+            c, p, v = mini.fit(cold, {i: g[k]})
+            if c < chi2[k]:
+                chi2[k], params[k], valid[k] = c, p, v
 
     if chi2.min() < chi2_min:
         refit, refit_best, _ = _global_fit(mini, params[int(np.argmin(chi2))])
@@ -1009,6 +1020,12 @@ def profile_2d(
         else:
             seed_point = params[j - 1, i] if j > j0 else params[j + 1, i]
         chi2[j, i], params[j, i], valid[j, i] = mini.fit(seed_point, {ix: gx[i], iy: gy[j]})
+        cold = x.copy()       # as in profile_1d: never above a fit from the caller's point
+        cold[ix], cold[iy] = gx[i], gy[j]
+        if chi2_fn(cold) < chi2[j, i]:
+            c, p, v = mini.fit(cold, {ix: gx[i], iy: gy[j]})
+            if c < chi2[j, i]:
+                chi2[j, i], params[j, i], valid[j, i] = c, p, v
 
     if chi2.min() < chi2_min:
         jm, im = np.unravel_index(int(np.argmin(chi2)), chi2.shape)
