@@ -39,6 +39,16 @@ Model and acquisitions
     factor ``refit_growth``; in between only the posterior is recomputed, so a step costs one
     Cholesky factorisation.
 
+Region model (``region_model``)
+    ``"gp"`` (default): the region estimate is the GP's posterior mean below the threshold, and
+    the region picks maximise the region acquisition. ``"committee"``: a committee of boosted-tree
+    classifiers of region membership on ``region_features`` (:mod:`lecture_utils._active_trees`,
+    :class:`ClassifierCommittee`) gives the region estimate (mean probability > 1/2), the region
+    probability and the region picks (uncertainty sampling with damped disagreement); the GP still
+    models the values (:meth:`Learner.predict`, :meth:`Learner.posterior`) and makes the EI picks.
+    The ALP χ² has cliffs that a GP smooths away: :func:`alp_learner` uses the committee on the
+    surrogate's physics features over all six parameters (:data:`ALP_REGION_MODEL`).
+
 Candidates
     ``ask`` maximises the acquisition over a seeded candidate set — half uniform in the box, half
     Gaussian perturbations (three scales) of the evaluated points that lie in or near the region —
@@ -86,17 +96,22 @@ from ._active_gp import (
     misclassification_probability,
     straddle,
 )
+from ._active_trees import COMMITTEE_DEFAULTS, ClassifierCommittee
 from ._cache import cache_dir, content_hash
 from .stats import REGION_DELTA_CHI2
 from .surrogate import learning_curve_fit
 
 __all__ = [
     "ACQUISITIONS",
+    "ALP_REGION_MODEL",
     "ALP_TRANSFORM_SCALE",
+    "COMMITTEE_DEFAULTS",
+    "REGION_MODELS",
     "REGION_ACQUISITIONS",
     "TOY_PROBLEMS",
     "TRANSFORMS",
     "ActiveRun",
+    "ClassifierCommittee",
     "GaussianProcess",
     "Learner",
     "PoolComparison",
@@ -105,6 +120,7 @@ __all__ = [
     "alp_input_map",
     "alp_learner",
     "alp_parameter_bounds",
+    "alp_region_features",
     "compare_on_function",
     "compare_on_pool",
     "expected_improvement",
@@ -121,6 +137,9 @@ __all__ = [
     "straddle",
     "surrogate_scores",
 ]
+
+REGION_MODELS: tuple[str, ...] = ("gp", "committee")
+"""Models of the region a :class:`Learner` can use (see module doc)."""
 
 TRANSFORMS: tuple[str, ...] = ("log1p", "cap", "none")
 """Output transforms of :class:`Learner` (see module doc)."""
@@ -200,6 +219,13 @@ class Learner:
     input_map : callable, optional
         Maps unit-cube coordinates (n, d) to the GP's inputs (n, k) — e.g. physically motivated
         features (:func:`alp_input_map`). Default: the unit-cube coordinates themselves.
+    region_model : ``"gp"`` (default) or ``"committee"`` (see module doc)
+    region_features : callable, optional
+        Unit-cube coordinates (n, d) → the committee's inputs (n, k) (e.g.
+        :func:`alp_region_features`); default the coordinates. Committee only.
+    committee_options : mapping, optional
+        Settings of :class:`ClassifierCommittee` (default :data:`COMMITTEE_DEFAULTS`). Committee
+        only.
     """
 
     def __init__(self, bounds: Any, delta: float = REGION_DELTA_CHI2, seed: int = 0, *,
@@ -212,7 +238,10 @@ class Learner:
                  uncertainty_tol: float | None = None, n_monitor: int = 2000,
                  max_points: int = 2000, max_fit_points: int = 300, refit_growth: float = 1.25,
                  n_restarts: int = 2,
-                 input_map: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+                 input_map: Callable[[np.ndarray], np.ndarray] | None = None,
+                 region_model: str = "gp",
+                 region_features: Callable[[np.ndarray], np.ndarray] | None = None,
+                 committee_options: Mapping[str, Any] | None = None) -> None:
         self.bounds = _check_bounds(bounds)
         self.dim = int(self.bounds.shape[0])
         if not (np.isfinite(delta) and delta > 0):
@@ -273,6 +302,18 @@ class Learner:
         self._monitor = np.random.default_rng([self.seed, 1]).random(
             (_check_positive_int(n_monitor, "n_monitor"), self.dim))
         self._monitor_inputs = self._inputs(self._monitor)
+        if region_model not in REGION_MODELS:
+            raise ValueError(f"unknown region_model {region_model!r}; choose one of "
+                             f"{REGION_MODELS}")
+        self.region_model = region_model
+        self.region_features = region_features
+        self.committee: ClassifierCommittee | None = None
+        if region_model == "committee":
+            self.committee = ClassifierCommittee(seed=self.seed, **dict(committee_options or {}))
+            self._monitor_features = self._features(self._monitor)
+        elif committee_options or region_features is not None:
+            raise ValueError("committee_options and region_features need "
+                             "region_model='committee'")
         self._monitor_estimate: np.ndarray | None = None
         self._history: list[dict[str, Any]] = []
 
@@ -318,6 +359,16 @@ class Learner:
         out = np.asarray(self.input_map(unit), dtype=float)
         if out.ndim != 2 or len(out) != len(unit) or not np.all(np.isfinite(out)):
             raise ValueError(f"input_map must return a finite (n, k) array, got shape {out.shape}")
+        return out
+
+    def _features(self, unit: np.ndarray) -> np.ndarray:
+        """Inputs of the region committee for unit-cube points (n, d) → (n, k)."""
+        if self.region_features is None:
+            return unit
+        out = np.asarray(self.region_features(unit), dtype=float)
+        if out.ndim != 2 or len(out) != len(unit) or not np.all(np.isfinite(out)):
+            raise ValueError("region_features must return a finite (n, k) array, got shape "
+                             f"{out.shape}")
         return out
 
     # ---- transform
@@ -431,15 +482,21 @@ class Learner:
             self._n_at_optimisation = n
         self.gp.fit(self._inputs(x_c), y_c, optimize=optimise,
                     fit_subset=self._subset(y_c, self.max_fit_points, 5))
-        mu, sigma = self.gp.predict(self._monitor_inputs)
-        estimate = mu < self.threshold
+        if self.committee is not None:
+            self.committee.fit(self._features(self._x), y < self.threshold)
+            prob, _ = self.committee.predict(self._monitor_features)
+            estimate = prob > 0.5
+            wrong = np.minimum(prob, 1.0 - prob).sum()
+        else:
+            mu, sigma = self.gp.predict(self._monitor_inputs)
+            estimate = mu < self.threshold
+            wrong = misclassification_probability(mu, sigma, self.threshold).sum()
         if self._monitor_estimate is None:
             change = float("nan")
         else:
             union = int((estimate | self._monitor_estimate).sum())
             change = int((estimate ^ self._monitor_estimate).sum()) / max(1, union)
         self._monitor_estimate = estimate
-        wrong = misclassification_probability(mu, sigma, self.threshold).sum()
         self._history.append({
             "n_evaluated": n, "value_min": float(self._values.min()),
             "region_fraction": float(estimate.mean()), "region_change": change,
@@ -464,12 +521,20 @@ class Learner:
         return self.best_value + self._inverse(mu)
 
     def region_estimate(self, points: Any) -> np.ndarray:
-        """Boolean mask (n,): points whose posterior mean lies below the region threshold."""
+        """Boolean mask (n,): points believed inside — the GP's posterior mean below the region
+        threshold, or (``region_model="committee"``) the committee's probability above 1/2."""
+        if self.committee is not None:
+            return self.region_probability(points) > 0.5
         mu, _ = self.posterior(points)
         return mu < self.threshold
 
     def region_probability(self, points: Any) -> np.ndarray:
-        """Posterior probability (n,) that ``f(x) < min f + delta`` (min f = best told value)."""
+        """Probability (n,) that ``f(x) < min f + delta`` (min f = best told value): from the GP
+        posterior, or the committee's mean probability (``region_model="committee"``)."""
+        if self.committee is not None:
+            self._require_data()
+            unit = np.clip(self.to_unit(self._check_points(points)), 0.0, 1.0)
+            return self.committee.predict(self._features(unit))[0]
         mu, sigma = self.posterior(points)
         return _prob_below(mu, sigma, self.threshold)
 
@@ -511,12 +576,28 @@ class Learner:
         if n > len(fresh):
             raise ValueError(f"batch size {n} exceeds the {len(fresh)} candidates not yet "
                              "evaluated")
+        if self.committee is not None:
+            return fresh[self._select_with_committee(n, cand[fresh])]
         idx, _ = self.gp.select_batch(self._inputs(cand[fresh]), n, self.schedule(n), best=0.0,
                                       threshold=self.threshold, kappa=self.kappa,
                                       beta=self.beta, xi=self.xi,
                                       fallback="ei" if self.acquisition in REGION_ACQUISITIONS
                                       else None)
         return fresh[idx]
+
+    def _select_with_committee(self, n: int, cand: np.ndarray) -> np.ndarray:
+        """Indices into ``cand`` (unit cube): the schedule's EI picks by the GP (kriging believer),
+        then the region picks by the committee among the remaining candidates."""
+        n_ei = self.schedule(n).count("ei")
+        picked = np.empty(0, dtype=int)
+        if n_ei:
+            picked, _ = self.gp.select_batch(self._inputs(cand), n_ei, "ei", best=0.0,
+                                             threshold=self.threshold, xi=self.xi)
+        rest = np.setdiff1d(np.arange(len(cand)), picked)
+        if n > n_ei:
+            idx, _ = self.committee.select_batch(self._features(cand[rest]), cand[rest], n - n_ei)
+            picked = np.concatenate([picked, rest[idx]])
+        return picked
 
     def schedule(self, n: int) -> list[str]:
         """The acquisition of each pick of the next batch of ``n``.
@@ -587,7 +668,16 @@ class Learner:
                 "max_fit_points": self.max_fit_points, "refit_growth": self.refit_growth,
                 "n_restarts": self.gp.n_restarts,
                 "input_map": None if self.input_map is None else getattr(
-                    self.input_map, "__name__", repr(self.input_map))}
+                    self.input_map, "__name__", repr(self.input_map))} | self._region_settings()
+
+    def _region_settings(self) -> dict[str, Any]:
+        # absent for the GP (runs recorded before the committee existed keep their identity)
+        if self.committee is None:
+            return {}
+        return {"region_model": self.region_model,
+                "region_features": None if self.region_features is None else getattr(
+                    self.region_features, "__name__", repr(self.region_features)),
+                "committee": self.committee.settings()}
 
 
 def _prob_below(mu: np.ndarray, sigma: np.ndarray, threshold: float) -> np.ndarray:
@@ -639,15 +729,43 @@ seeds): region error 0.65 with s = 1 against 0.76 with s = δ = 10 and 0.80 with
 the toy problems s = δ was better, hence the different general default of :class:`Learner`.)"""
 
 
+def alp_region_features(unit: np.ndarray) -> np.ndarray:
+    """Inputs of the ALP learner's region committee: the course surrogate's physics features
+    (:func:`lecture_utils.surrogate.features`, ``"running"``: log10 f_a, the couplings over f_a and
+    the low-energy couplings after the leading-log running, over f_a) of unit-cube points (n, 6)
+    of :data:`lecture_utils.alps.DOMAIN`; float64, shape (n, 20)."""
+    from .surrogate import features
+
+    u = np.asarray(unit, dtype=float)
+    if u.ndim != 2 or u.shape[1] != len(alps.PARAMETERS):
+        raise ValueError(f"alp_region_features needs (n, {len(alps.PARAMETERS)}) unit "
+                         "coordinates")
+    return features(alps.DOMAIN.from_unit(u), "running").astype(float)
+
+
+ALP_REGION_MODEL: str = "committee"
+"""Region model of :func:`alp_learner` over all six parameters (slices keep the GP).
+
+Measured on the leading-log pool (``benchmarks/active_learning.py``, budget 800, median of seeds):
+the GP learner's region error stays above its whole-pool limit (≈0.56); the committee on the
+physics features (:func:`alp_region_features`) learns the region several times better and makes
+the choice of points matter."""
+
+
 def alp_learner(parameters: Sequence[str] = alps.PARAMETERS, *, delta: float = REGION_DELTA_CHI2,
                 seed: int = 0, **options: Any) -> Learner:
     """A :class:`Learner` over the ALP domain (or a slice of it: ``parameters``), f_a logarithmic
     — the coordinates of :meth:`lecture_utils.alps.Domain.to_unit` —, with
-    ``transform_scale`` = :data:`ALP_TRANSFORM_SCALE` unless given. Other options are passed on;
+    ``transform_scale`` = :data:`ALP_TRANSFORM_SCALE` unless given. Over all six parameters the
+    region model is :data:`ALP_REGION_MODEL` on :func:`alp_region_features` unless
+    ``region_model`` is given; slices use the GP. Other options are passed on;
     ``input_map=alp_input_map`` gives effective-coupling GP inputs (all six parameters only)."""
     bounds, log_scale = alp_parameter_bounds(parameters)
-    options = {"transform_scale": ALP_TRANSFORM_SCALE} | dict(options)
-    return Learner(bounds, delta, seed, log_scale=log_scale, **options)
+    defaults: dict[str, Any] = {"transform_scale": ALP_TRANSFORM_SCALE}
+    if (tuple(parameters) == alps.PARAMETERS
+            and options.get("region_model", ALP_REGION_MODEL) == "committee"):
+        defaults |= {"region_model": "committee", "region_features": alp_region_features}
+    return Learner(bounds, delta, seed, log_scale=log_scale, **(defaults | dict(options)))
 
 
 def _parameter_indices(parameters: Sequence[str]) -> list[int]:

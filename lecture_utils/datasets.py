@@ -64,6 +64,9 @@ class Recipe:
     n_active: int = 0
     active_batch_size: int = 16
     active_seed: int = 0
+    active_region_model: str = "gp"
+    """Region model of the active stage's learner (:data:`lecture_utils.active.REGION_MODELS`):
+    the shipped ``train`` extension was chosen with the GP, and a resumed run must replay it."""
 
 
 RECIPES: dict[str, Recipe] = {
@@ -77,8 +80,8 @@ ACTIVE_ORIGIN: str = "active"
 """``origin`` of the points added by the active stage."""
 
 ActiveRunner = Callable[..., Any]
-"""``runner(n_points, *, initial, store, batch_size, seed, executor, workers, progress)`` —
-:func:`lecture_utils.active.extend_train` (its signature); it must write one
+"""``runner(n_points, *, initial, store, batch_size, seed, learner_options, executor, workers,
+progress)`` — :func:`lecture_utils.active.extend_train` (its signature); it must write one
 :class:`~lecture_utils.data.Store` per batch (``batch-0000`` …) under ``store``."""
 
 
@@ -200,6 +203,7 @@ def build(name: str, stages: tuple[str, ...] = STAGES, *, workdir: str | Path = 
         else:
             active_runner(r.n_active, initial=_exact_points(root), store=root / "active",
                           batch_size=r.active_batch_size, seed=r.active_seed,
+                          learner_options={"region_model": r.active_region_model},
                           executor=executor, workers=workers, progress=progress)
         summary["active"] = {"n_points": len(active_table(root))}
     if ("active" in stages or "export" in stages) and r.n_active > 0:

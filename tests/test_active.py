@@ -235,6 +235,119 @@ def test_pool_comparison_runs_every_method_at_every_budget() -> None:
     assert len(set(res.chosen["lhs-30"])) == 30
 
 
+# ------------------------------------------------------------ region model: committee ---
+def _two_class_data(seed: int = 0, n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    x = np.random.default_rng(seed).random((n, 2))
+    return x, np.hypot(x[:, 0] - 0.5, x[:, 1] - 0.5) < 0.25
+
+
+def test_committee_learns_a_disc_and_is_deterministic() -> None:
+    x, inside = _two_class_data()
+    grid, truth = _two_class_data(seed=1, n=2000)
+    a = active.ClassifierCommittee(seed=3).fit(x, inside)
+    b = active.ClassifierCommittee(seed=3).fit(x, inside)
+    p_a, s_a = a.predict(grid)
+    p_b, s_b = b.predict(grid)
+    np.testing.assert_array_equal(p_a, p_b)
+    np.testing.assert_array_equal(s_a, s_b)
+    assert np.all((p_a >= 0) & (p_a <= 1)) and np.all(s_a >= 0)
+    assert np.mean((p_a > 0.5) == truth) > 0.93
+    # the members disagree most near the circle, not at its centre or in the corners
+    r = np.hypot(grid[:, 0] - 0.5, grid[:, 1] - 0.5)
+    assert s_a[np.abs(r - 0.25) < 0.03].mean() > 3 * s_a[(r < 0.1) | (r > 0.45)].mean()
+    c = active.ClassifierCommittee(seed=4).fit(x, inside)
+    assert not np.array_equal(c.predict(grid)[0], p_a)
+
+
+def test_committee_batch_is_distinct_on_the_boundary_and_spread() -> None:
+    x, inside = _two_class_data()
+    com = active.ClassifierCommittee(seed=0).fit(x, inside)
+    cand, _ = _two_class_data(seed=2, n=3000)
+    idx, scores = com.select_batch(cand, cand, 12)
+    assert len(set(idx.tolist())) == 12
+    r = np.hypot(cand[idx, 0] - 0.5, cand[idx, 1] - 0.5)
+    assert np.median(np.abs(r - 0.25)) < 0.06                    # on the boundary
+    p, s = com.predict(cand)
+    assert scores[0] == pytest.approx(np.max(com.score(p, s)))   # first pick = best score
+    # damping the disagreement spreads the batch: fewer near-duplicates than the plain top 12
+    top = np.argsort(-com.score(p, s))[:12]
+    def closest(i: np.ndarray) -> float:
+        d = np.hypot(*(cand[i, None, :] - cand[None, i, :]).transpose(2, 0, 1))
+        return float(np.sort(d, axis=1)[:, 1].mean())
+    assert closest(idx) > closest(top)
+    with pytest.raises(ValueError, match="batch size"):
+        com.select_batch(cand[:3], cand[:3], 4)
+
+
+def test_committee_with_one_class_and_bad_settings() -> None:
+    x = np.random.default_rng(0).random((20, 2))
+    com = active.ClassifierCommittee().fit(x, np.zeros(20, dtype=bool))
+    p, s = com.predict(x)
+    np.testing.assert_array_equal(p, 0.0)
+    np.testing.assert_array_equal(s, 0.0)
+    with pytest.raises(RuntimeError, match="not been fitted"):
+        active.ClassifierCommittee().predict(x)
+    with pytest.raises(ValueError, match="NaN"):
+        active.ClassifierCommittee().fit(np.full((3, 2), np.nan), np.ones(3, dtype=bool))
+    for bad in ({"n_members": 0}, {"max_depth": 1.5}, {"subsample": 0.0},
+                {"diversity_length": -1.0}):
+        with pytest.raises(ValueError):
+            active.ClassifierCommittee(**bad)
+
+
+def test_learner_with_a_committee_asks_tells_and_records_its_settings() -> None:
+    a = _started(n=30, seed=5, region_model="committee")
+    b = _started(n=30, seed=5, region_model="committee")
+    batch = a.ask(8)
+    np.testing.assert_array_equal(batch, b.ask(8))
+    assert len(np.unique(batch, axis=0)) == 8
+    assert np.all((batch >= a.bounds[:, 0]) & (batch <= a.bounds[:, 1]))
+    a.tell(batch, HIMMELBLAU.function(batch))
+    ref, _ = HIMMELBLAU.reference(500, seed=3)
+    prob = a.region_probability(ref)
+    np.testing.assert_array_equal(a.region_estimate(ref), prob > 0.5)
+    assert a.settings()["region_model"] == "committee"
+    assert a.settings()["committee"] == active.COMMITTEE_DEFAULTS
+    assert "region_model" not in _started(n=5).settings()   # GP runs keep their identity
+    with pytest.raises(ValueError, match="region_model"):
+        HIMMELBLAU.learner(0, region_model="forest")
+    with pytest.raises(ValueError, match="committee"):
+        HIMMELBLAU.learner(0, committee_options={"n_members": 3})
+
+
+def test_alp_learner_uses_the_committee_on_all_six_parameters_only() -> None:
+    assert active.alp_learner().region_model == active.ALP_REGION_MODEL == "committee"
+    assert active.alp_learner().region_features is active.alp_region_features
+    assert active.alp_learner(["fa", "cuR"]).region_model == "gp"
+    assert active.alp_learner(region_model="gp").committee is None
+    unit = np.random.default_rng(0).random((4, 6))
+    from lecture_utils import surrogate
+    np.testing.assert_array_equal(
+        active.alp_region_features(unit),
+        surrogate.features(alps.DOMAIN.from_unit(unit), "running").astype(float))
+
+
+def test_committee_learner_beats_latin_hypercube_and_the_gp_on_the_leading_log_pool() -> None:
+    """The ALP region (leading-log χ², the training recipe's pool, reference = the hold-out
+    recipe's points), budget 300, seed 0. Measured when this test was written: region error
+    0.42 (committee learner) vs 0.51 (committee on LHS points) vs 0.74 (GP on the same LHS
+    points); seeds 1 and 2: 0.37 / 0.61 and 0.26 / 0.52. We require factors 1.1 and 1.25."""
+    pool = active.leadinglog_pool("train")
+    ref = active.leadinglog_pool("holdout")
+    cols = list(alps.PARAMETERS)
+    args = (pool[cols].to_numpy(), pool["chi2"].to_numpy(), ref[cols].to_numpy(),
+            ref["chi2"].to_numpy(), [300])
+    kw = {"seed": 0, "n_initial": 50, "batch_size": 25}
+    res = active.compare_on_pool(*args, learner_factory=active.alp_learner, **kw)
+    err = res.metrics.set_index("method")["region_error"]
+    assert err["lhs"] > 1.1 * err["active"], res.metrics
+    gp = active.compare_on_pool(*args, methods=("lhs",), **kw,
+                                learner_factory=lambda seed: active.alp_learner(
+                                    seed=seed, region_model="gp"))
+    np.testing.assert_array_equal(gp.chosen["lhs-300"], res.chosen["lhs-300"])
+    assert gp.metrics["region_error"].iloc[0] > 1.25 * err["lhs"], gp.metrics
+
+
 # -------------------------------------------------------------- engine-driven active run ---
 def _fake_chi2(points: np.ndarray, integrator: str = "exact", **_: object) -> np.ndarray:
     """A cheap stand-in for ALPaca in tests of the run loop (not physics): a bowl in the
