@@ -25,13 +25,20 @@
     set is for — and validated on the same reference; the surrogate trained on the whole pool shows
     where that curve saturates.
 
-(c) With ``--live-seeds N`` (default 0: it takes ~5–8 min per seed): the ALP comparison without
-    the pool — both methods evaluate the leading-log χ² **live** through the engine (cached per
-    point by :func:`lecture_utils.data.evaluate_cached` under the name ``al-live``, so a rerun is
-    quick), exactly like the toys in (a): the learner from a 50-point seeded LHS in batches of
-    25, the baseline a seeded LHS of the full budget; reference = the hold-out's leading-log
-    points as in (b). This separates the two possible reasons for a small ratio in (b): the pool
-    restricting the learner's choices, or the GP's model of this χ².
+(c) With ``--live-seeds N`` (default 0: it takes ~10 min per seed): the ALP comparison without
+    a pool — both methods evaluate the χ² **live** through the engine (cached per point by
+    :func:`lecture_utils.data.evaluate_cached` under the name ``al-live``, so a rerun is quick),
+    exactly like the toys in (a): the learner from a 50-point seeded LHS in batches of 25, the
+    baseline a seeded LHS of each budget. The truth (``--live-truth``) is by default the
+    **tabulated exact** χ² (ALPaca's exact running tabulated, ≈0.3 s per point), scored on the
+    shipped ``dense`` set — 20,000 points with the same χ² (a 4,000-point Latin hypercube and
+    16,000 region-enriched points) — against its smallest χ²; ``leadinglog`` uses the hold-out's
+    leading-log points as in (b). This removes the pool's restriction on what the learner may
+    choose.
+
+The ALP learner is :func:`lecture_utils.active.alp_learner`: its region model is the committee of
+boosted-tree classifiers on physics features (``ALP_REGION_MODEL``); (b) also prints the GP learner
+(``region_model="gp"``) on the same pool for comparison.
 
 Region error = (points wrongly inside + wrongly outside) / points truly inside, on the reference
 (for the surrogate: its gate's confusion). Region MAE (gated) = mean |predicted − true χ²| over the
@@ -45,7 +52,7 @@ one (their difference inside the region has a standard deviation of ~0.5, DESIGN
 power law holds beyond the measured budgets — an extrapolation, stated as such.
 
 The last line reads ``region-error ratio LHS/AL: <x>`` — for the ALP problem at the largest
-budget, on the whole reference.
+budget, on the whole reference: from the live comparison (c) when it ran, else from the pool (b).
 """
 
 from __future__ import annotations
@@ -103,6 +110,13 @@ class LiveALPProblem:
         self.n_evaluations = 0
         self.pool = None                  # one worker pool for all batches (started lazily)
 
+    def surrogate_on(self, method: str, budget: int, learner: active.Learner) -> dict[str, float]:
+        """The course's two-stage surrogate trained on the learner's evaluated points, validated
+        on the reference (:func:`active.surrogate_scores`), columns prefixed ``surrogate_``."""
+        scores = active.surrogate_scores(learner.points, learner.values, self.ref_x, self.ref_y,
+                                         chi2_min=self.minimum)
+        return {f"surrogate_{k}": v for k, v in scores.items() if k != "n_train"}
+
     def function(self, x: np.ndarray) -> np.ndarray:
         from lecture_utils import engine
 
@@ -127,15 +141,36 @@ def part_c(seeds: range, budgets: list[int], integrator: str = "tabulated") -> p
         for seed in seeds:
             t0 = time.perf_counter()
             res = active.compare_on_function(problem, budgets, seed=seed, n_initial=50,
-                                             batch_size=25)
+                                             batch_size=25, on_budget=problem.surrogate_on)
             rows.append(res)
             print(f"  ALP live ({integrator}), seed {seed}: {time.perf_counter() - t0:.0f} s "
                   f"({problem.n_evaluations} evaluations so far)", flush=True)
-            print(res[["method", "budget", "region_error", "iou"]].to_string(), flush=True)
+            print(res[["method", "budget", "region_error", "iou", "surrogate_region_error",
+                       "surrogate_region_mae"]].to_string(), flush=True)
     finally:
         if problem.pool is not None:
             problem.pool.shutdown()
     return pd.concat(rows, ignore_index=True)
+
+
+def report_live(live: pd.DataFrame) -> pd.DataFrame:
+    """Print the live comparison (c): the learners' region error, the surrogate trained on each
+    design's points, and the surrogate's learning curve extrapolated to the tutorial's MAE.
+    Returns the learners' median region-error table."""
+    live_err = _median_table(live, ["budget"], "region_error")
+    sur = {"learner region error": live_err,
+           "surrogate gate region error": _median_table(live, ["budget"],
+                                                        "surrogate_region_error"),
+           "surrogate region MAE": _median_table(live, ["budget"], "surrogate_region_mae")}
+    print(pd.concat(sur, axis=1).to_string())
+    for method in ("active", "lhs"):
+        curve = sur["surrogate region MAE"][method]
+        fit = active.learning_curve_fit(curve.index.to_numpy(), curve.to_numpy(),
+                                        TUTORIAL_REGION_MAE)
+        print(f"learning curve (surrogate on {method} points, live): MAE = {fit['a']:.3g} "
+              f"n^({-fit['b']:.3g}) over n = {list(curve.index)}; reaches "
+              f"{TUTORIAL_REGION_MAE} at n ≈ {fit['n_target']:.3g} (extrapolated)")
+    return live_err
 
 
 def _median_table(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
@@ -165,8 +200,15 @@ def alp_arrays() -> tuple[np.ndarray, ...]:
             ref["chi2"].to_numpy(), ref["origin"].to_numpy())
 
 
-def part_b(seeds: range, budgets: list[int]
+def part_b(seeds: range, budgets: list[int], region_model: str | None = None
            ) -> tuple[pd.DataFrame, float, list[active.PoolComparison]]:
+    """Pool comparison with :func:`active.alp_learner` (its default region model, or
+    ``region_model``)."""
+    options = {} if region_model is None else {"region_model": region_model}
+
+    def factory(seed: int) -> active.Learner:
+        return active.alp_learner(seed=seed, **options)
+
     pool_x, pool_y, ref_x, ref_y, ref_origin = alp_arrays()
     value_min = float(min(pool_y.min(), ref_y.min()))
     rows, runs = [], []
@@ -174,10 +216,11 @@ def part_b(seeds: range, budgets: list[int]
         t0 = time.perf_counter()
         res = active.compare_on_pool(pool_x, pool_y, ref_x, ref_y, budgets, seed=seed,
                                      n_initial=50, batch_size=25, value_min=value_min,
-                                     ref_labels=ref_origin, learner_factory=active.alp_learner)
+                                     ref_labels=ref_origin, learner_factory=factory)
         rows.append(res.metrics)
         runs.append(res)
-        print(f"  ALP pool, seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"  ALP pool ({region_model or 'default'}), seed {seed}: "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
     return pd.concat(rows, ignore_index=True), value_min, runs
 
 
@@ -204,10 +247,10 @@ def surrogate_on_chosen(runs: list[active.PoolComparison], budgets: list[int],
     return pd.DataFrame(rows)
 
 
-def whole_pool(value_min: float) -> dict[str, float]:
-    """The learner's GP conditioned on the whole pool (all ≈5,200 points)."""
+def whole_pool(value_min: float, region_model: str) -> dict[str, float]:
+    """The learner's region model conditioned on the whole pool (all ≈5,200 points)."""
     pool_x, pool_y, ref_x, ref_y, _ = alp_arrays()
-    learner = active.alp_learner(seed=0, max_points=len(pool_x))
+    learner = active.alp_learner(seed=0, max_points=len(pool_x), region_model=region_model)
     learner.tell(pool_x, pool_y)
     return active.region_metrics(ref_y, learner.region_estimate(ref_x), learner.predict(ref_x),
                                  value_min=value_min, delta=REGION_DELTA_CHI2)
@@ -222,7 +265,7 @@ TRANSFORM_VARIANTS: dict[str, dict[str, object]] = {
 
 
 def transforms(seeds: range, budget: int, value_min: float) -> pd.DataFrame:
-    """Active learner with each output transform at one budget (the choice is measured)."""
+    """GP learner with each output transform at one budget (the choice is measured)."""
     pool_x, pool_y, ref_x, ref_y, _ = alp_arrays()
     rows = []
     for name, options in TRANSFORM_VARIANTS.items():
@@ -230,7 +273,8 @@ def transforms(seeds: range, budget: int, value_min: float) -> pd.DataFrame:
             res = active.compare_on_pool(
                 pool_x, pool_y, ref_x, ref_y, [budget], seed=seed, n_initial=50, batch_size=25,
                 value_min=value_min, methods=("active",),
-                learner_factory=lambda seed, o=options: active.alp_learner(seed=seed, **o))
+                learner_factory=lambda seed, o=options: active.alp_learner(
+                seed=seed, region_model="gp", **o))
             rows.append(res.metrics.assign(transform=name))
     return pd.concat(rows, ignore_index=True)
 
@@ -254,8 +298,7 @@ def main() -> None:
     t_start = time.perf_counter()
     if args.only_live:
         live = part_c(range(max(1, args.live_seeds)), budgets, args.live_truth)
-        live_err = _median_table(live, ["budget"], "region_error")
-        print(live_err.to_string())
+        live_err = report_live(live)
         print(f"region-error ratio LHS/AL: {float(live_err['LHS/AL'].iloc[-1]):.2f}")
         return
 
@@ -268,18 +311,24 @@ def main() -> None:
     print(f"\n(b) ALP fit, leading-log χ² as truth, pool-based, {n_seeds} seeds", flush=True)
     alp, value_min, runs = part_b(seeds, budgets)
     err = _median_table(alp, ["reference", "budget"], "region_error")
-    print("median region error (reference: all = hold-out prescan + focus):")
+    print(f"median region error, ALP learner (region model {active.ALP_REGION_MODEL!r}; "
+          "reference: all = hold-out prescan + focus):")
     print(err.to_string())
-    mae = _median_table(alp, ["reference", "budget"], "region_mae_gated")
-    print("median gated region MAE [χ²]:")
-    print(mae.to_string())
 
-    whole = whole_pool(value_min)
-    print(f"GP on the whole pool ({whole['n_reference']} reference points): region "
-          f"error {whole['region_error']:.3f}, gated region MAE {whole['region_mae_gated']:.3f}")
+    gp_alp, _, _ = part_b(seeds, budgets, region_model="gp")
+    gp_err = _median_table(gp_alp, ["reference", "budget"], "region_error")
+    print("the same with the GP learner (region_model='gp'), median region error:")
+    print(gp_err.loc["all"].to_string())
+    mae = _median_table(gp_alp, ["reference", "budget"], "region_mae_gated")
+    print("GP learner: median gated region MAE [χ²] (the GP's values behind its own estimate):")
+    print(mae.loc["all"].to_string())
+    for model in active.REGION_MODELS:
+        whole = whole_pool(value_min, model)
+        print(f"{model} conditioned on the whole pool ({whole['n_reference']} reference points): "
+              f"region error {whole['region_error']:.3f}")
 
     tr = transforms(range(min(n_seeds, 3)), budgets[-2], value_min)
-    print(f"output transform of the active learner at budget {budgets[-2]} (median):")
+    print(f"output transform of the GP learner at budget {budgets[-2]} (median):")
     print(tr.groupby("transform")[["region_error", "region_mae_gated"]].median().to_string())
 
     t0 = time.perf_counter()
@@ -310,8 +359,7 @@ def main() -> None:
         print(f"\n(c) ALP fit, {args.live_truth} χ² evaluated live, {args.live_seeds} seed(s)",
               flush=True)
         live = part_c(range(args.live_seeds), budgets, args.live_truth)
-        live_err = _median_table(live, ["budget"], "region_error")
-        print(live_err.to_string())
+        live_err = report_live(live)
 
     toy_ratios = {name: float(_median_table(toys[toys["problem"] == name], ["budget"],
                                             "region_error")["LHS/AL"].iloc[-1])

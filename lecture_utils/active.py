@@ -899,7 +899,8 @@ def _learner_metrics(learner: Learner, ref_points: np.ndarray, ref_values: np.nd
 
 def compare_on_function(problem: ToyProblem, budgets: Sequence[int], *, seed: int = 0,
                         n_initial: int | None = None, batch_size: int = 5,
-                        n_reference: int = 20000, learner_options: Mapping[str, Any] | None = None
+                        n_reference: int = 20000, learner_options: Mapping[str, Any] | None = None,
+                        on_budget: Callable[[str, int, Learner], Mapping[str, Any]] | None = None
                         ) -> pd.DataFrame:
     """Active learning vs Latin hypercube at equal budgets on a toy problem (live evaluations).
 
@@ -907,7 +908,9 @@ def compare_on_function(problem: ToyProblem, budgets: Sequence[int], *, seed: in
     asks batches of ``batch_size`` until each budget (batches are cut to hit every budget); the
     baseline is a fresh seeded LHS of the full budget fitted by an identical learner. Both are
     scored by :func:`region_metrics` on a uniform reference sample against the *true* minimum.
-    Returns one row per (method, budget).
+    ``on_budget(method, budget, learner)``, if given, is called after each score and its entries
+    are added to that row (e.g. a surrogate trained on ``learner.points``). Returns one row per
+    (method, budget).
     """
     opts = dict(learner_options or {})
     n0 = max(2, 5 * problem.dim) if n_initial is None else _check_positive_int(n_initial, "n")
@@ -923,13 +926,14 @@ def compare_on_function(problem: ToyProblem, budgets: Sequence[int], *, seed: in
         while active.n_evaluated < b:
             x = active.ask(min(batch_size, b - active.n_evaluated))
             active.tell(x, problem.function(x))
-        rows.append({"method": "active", "budget": b, "seed": seed}
-                    | _learner_metrics(active, ref_pts, ref_vals, problem.minimum, problem.delta))
         lhs = problem.learner(seed, **opts)
         x = lhs.initial_design(b, seed=seed + 7919 * b)
         lhs.tell(x, problem.function(x))
-        rows.append({"method": "lhs", "budget": b, "seed": seed}
-                    | _learner_metrics(lhs, ref_pts, ref_vals, problem.minimum, problem.delta))
+        for method, learner in (("active", active), ("lhs", lhs)):
+            extra = {} if on_budget is None else dict(on_budget(method, b, learner))
+            rows.append({"method": method, "budget": b, "seed": seed}
+                        | _learner_metrics(learner, ref_pts, ref_vals, problem.minimum,
+                                           problem.delta) | extra)
     return pd.DataFrame(rows)
 
 

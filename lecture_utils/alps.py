@@ -600,21 +600,13 @@ def running_table(*, progress: bool | None = None) -> RunningTable:
     if key in _RUNNING_MEMO:
         return _RUNNING_MEMO[key]
     path = cache_dir("running") / f"{key}.npz"
-    table = None
-    if path.exists():
-        try:
-            with np.load(path) as f:
-                table = RunningTable(f["log10_fa"], f["response"])
-        except (OSError, ValueError, KeyError):
-            table = None  # unreadable: rebuild
+    table = _load_running_table(path, key) if path.exists() else None  # unreadable: rebuild
     if table is None:
         grid = np.linspace(*DOMAIN.unit_bounds[0], RUNNING_GRID_SIZE)
         response = np.array([running_response(10.0 ** g) for g in progress_bar(
             grid, progress=progress, desc="running table (leading log)", unit="f_a")])
         table = RunningTable(grid, response)
-        tmp = path.with_name(f".{key}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, log10_fa=grid, response=response)
-        os.replace(tmp, path)
+        save_running_table(table, path, key)
     _RUNNING_MEMO[key] = table
     return table
 

@@ -120,6 +120,21 @@ def test_learner_beats_latin_hypercube_at_equal_budget() -> None:
     assert err["lhs"] > 5.0 * err["active"], res
 
 
+def test_compare_on_function_adds_what_on_budget_returns() -> None:
+    seen: list[tuple[str, int]] = []
+
+    def on_budget(method: str, budget: int, learner: active.Learner) -> dict[str, int]:
+        seen.append((method, budget))
+        return {"n_told": learner.n_evaluated, "n_inside": int(learner.region_estimate(
+            learner.points).sum())}
+
+    res = active.compare_on_function(FORRESTER, [8, 12], seed=0, batch_size=2, n_initial=4,
+                                     n_reference=500, on_budget=on_budget)
+    assert seen == [("active", 8), ("lhs", 8), ("active", 12), ("lhs", 12)]
+    np.testing.assert_array_equal(res["n_told"], res["budget"])
+    assert (res["n_inside"] >= 1).all()
+
+
 def test_region_estimate_is_a_mask_and_prediction_is_in_value_units() -> None:
     learner = _started(FORRESTER, n=6, seed=1)
     for _ in range(6):
