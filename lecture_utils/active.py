@@ -1327,12 +1327,9 @@ def _course_surrogate(points: np.ndarray, chi2: np.ndarray, seed: int = 0) -> An
     from . import surrogate
 
     hp = surrogate.load_hyperparameters()
-    settings = {k: hp["settings"][k] for k in ("transform", "regressor_margin",
-                                               "validation_fraction", "refit",
-                                               "max_estimators", "early_stopping_rounds")}
     return surrogate.TwoStageSurrogate.fit(points, chi2, gate_params=hp["gate"],
-                                           regressor_params=hp["regressor"], seed=seed,
-                                           **settings)
+                                           regressor_params=hp["regressor"],
+                                           **surrogate.fit_settings(hp) | {"seed": seed})
 
 
 def surrogate_scores(train_points: Any, train_chi2: Any, ref_points: Any, ref_chi2: Any, *,

@@ -115,6 +115,7 @@ __all__ = [
     "confusion_counts",
     "default_surrogate",
     "feature_names",
+    "fit_settings",
     "features",
     "from_search",
     "gate_metrics",
@@ -842,6 +843,15 @@ _FIT_SETTINGS = ("transform", "regressor_margin", "seed", "validation_fraction",
                  "max_estimators", "early_stopping_rounds")
 
 
+def fit_settings(hyperparameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The keyword arguments of :meth:`TwoStageSurrogate.fit` besides the stage hyperparameters
+    that a hyperparameter record fixes (``transform``, ``regressor_margin``, ``seed``,
+    ``validation_fraction``, ``refit``, ``max_estimators``, ``early_stopping_rounds``), from
+    ``hyperparameters`` (a record of :func:`load_hyperparameters`; default: the shipped one)."""
+    hp = load_hyperparameters() if hyperparameters is None else hyperparameters
+    return {k: hp["settings"][k] for k in _FIT_SETTINGS}
+
+
 TRAINING_SETS: tuple[str, ...] = ("train", "dense")
 """The shipped data sets the course's surrogate learns from (:func:`default_surrogate`): the
 directly computed exact ``"train"`` set and the ``"dense"`` set, whose χ² comes from the exact
@@ -893,7 +903,7 @@ def default_surrogate(*, rebuild: bool = False, use_cache: bool = True,
     pts, chi2 = training_arrays(TRAINING_SETS)
     dhash = training_data_hash(pts, chi2)
     hp = load_hyperparameters(hyperparameters)
-    settings = {k: hp["settings"][k] for k in _FIT_SETTINGS}
+    settings = fit_settings(hp)
     if transform is not None:
         settings["transform"] = _check_transform(transform)
     key = content_hash("default_surrogate", FORMAT_VERSION, dhash, hp["gate"], hp["regressor"],
@@ -1166,7 +1176,7 @@ def course_learning_curve(sizes: Sequence[int] = COURSE_CURVE_SIZES, *, seed: in
     pts, chi2 = training_arrays(TRAINING_SETS)
     hold_pts, hold_chi2 = training_arrays("holdout")
     hp = load_hyperparameters(hyperparameters)
-    settings = {k: hp["settings"][k] for k in _FIT_SETTINGS if k != "seed"}
+    settings = {k: v for k, v in fit_settings(hp).items() if k != "seed"}
     full = [int(n) for n in sizes if 0 < int(n) < len(pts)] + [len(pts)]
     key = content_hash("course_learning_curve", FORMAT_VERSION, training_data_hash(pts, chi2),
                        training_data_hash(hold_pts, hold_chi2), hp["gate"], hp["regressor"],

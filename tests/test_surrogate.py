@@ -399,7 +399,7 @@ def test_course_learning_curve_is_the_learning_curve_and_cached(
     curve = sg.course_learning_curve(sizes=(300, 600, 5000), hyperparameters=toy_course)
     assert list(curve["n_train"]) == [300, 600, 1200]       # sizes below the total, then all
     hp = sg.load_hyperparameters(toy_course)
-    settings = {k: hp["settings"][k] for k in sg._FIT_SETTINGS if k != "seed"}
+    settings = {k: v for k, v in sg.fit_settings(hp).items() if k != "seed"}
     direct = sg.learning_curve(*train, *hold, [300, 600, 1200], seed=0,
                                chi2_min=float(train[1].min()), gate_params=hp["gate"],
                                regressor_params=hp["regressor"], **settings)
@@ -748,3 +748,17 @@ def test_smoothed_bad_input(course_surrogate, course_smoothed) -> None:
         course_smoothed.trees.margin(np.zeros((1, n_features)), np.zeros((1, n_features)))
     with pytest.raises(ValueError, match="shape"):
         course_smoothed.trees.margin(np.zeros((1, n_features + 1)))
+
+
+def test_fit_settings_are_the_records_fit_keywords() -> None:
+    import inspect
+
+    hp = sg.load_hyperparameters()
+    settings = sg.fit_settings()
+    assert settings == sg.fit_settings(hp)
+    assert settings == {k: hp["settings"][k] for k in settings}
+    params = inspect.signature(sg.TwoStageSurrogate.fit).parameters
+    assert set(settings) <= set(params)          # every one is a keyword of fit
+    assert {"transform", "seed", "max_estimators"} <= set(settings)
+    with pytest.raises(KeyError):
+        sg.fit_settings({"settings": {"transform": "ratio"}})

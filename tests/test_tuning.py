@@ -136,7 +136,7 @@ def test_hyperparameter_file_round_trip(toy: tuple[np.ndarray, np.ndarray],
     assert doc["study"]["gate"]["n_trials"] == 3
     assert doc["study"]["data_hash"] == sg.training_data_hash(*toy)
     m = sg.TwoStageSurrogate.fit(*toy, gate_params=hp["gate"], regressor_params=hp["regressor"],
-                                 **{k: hp["settings"][k] for k in sg._FIT_SETTINGS})
+                                 **sg.fit_settings(hp))
     # training with the tuned values early-stops where the best trial did
     assert m.metadata["training"]["regressor"]["n_estimators"] == \
         r.best_trial.user_attrs["n_estimators"]
