@@ -539,7 +539,16 @@ class Learner:
         return _prob_below(mu, sigma, self.threshold)
 
     def acquisition_values(self, points: Any, acquisition: str | None = None) -> np.ndarray:
-        """Score (to maximise) of ``acquisition`` (default: the learner's) at ``points``, (n,)."""
+        """Score (to maximise) of ``acquisition`` (default: the learner's) at ``points``, (n,).
+
+        With ``region_model="committee"`` a region acquisition is the committee's score
+        (:meth:`ClassifierCommittee.score`, what its region picks maximise); EI and LCB always
+        come from the GP."""
+        name = acquisition or self.acquisition
+        if self.committee is not None and name in REGION_ACQUISITIONS:
+            self._require_data()
+            unit = np.clip(self.to_unit(self._check_points(points)), 0.0, 1.0)
+            return self.committee.score(*self.committee.predict(self._features(unit)))
         mu, sigma = self.posterior(points)
         return acquisition_score(acquisition or self.acquisition, mu, sigma, best=0.0,
                                  threshold=self.threshold, kappa=self.kappa, beta=self.beta,

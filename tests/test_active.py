@@ -321,6 +321,12 @@ def test_learner_with_a_committee_asks_tells_and_records_its_settings() -> None:
     ref, _ = HIMMELBLAU.reference(500, seed=3)
     prob = a.region_probability(ref)
     np.testing.assert_array_equal(a.region_estimate(ref), prob > 0.5)
+    score = a.acquisition_values(ref)
+    assert np.argmax(score) == np.argmax(1 - np.abs(2 * prob - 1) + a.committee.predict(
+        a.to_unit(ref))[1])
+    np.testing.assert_array_equal(a.acquisition_values(ref, "ei"),
+                                  _started(n=30, seed=5).tell(batch, HIMMELBLAU.function(batch))
+                                  .acquisition_values(ref, "ei"))
     assert a.settings()["region_model"] == "committee"
     assert a.settings()["committee"] == active.COMMITTEE_DEFAULTS
     assert "region_model" not in _started(n=5).settings()   # GP runs keep their identity
