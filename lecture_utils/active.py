@@ -1408,6 +1408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("--initial", default="train", help="shipped data set to start from")
     e.add_argument("--out", type=Path, default=None,
                    help="run folder (default datasets/train/active)")
+    e.add_argument("--region-model", choices=REGION_MODELS, default=ALP_REGION_MODEL,
+                   help="the learner's region model (the shipped extension under "
+                   "datasets/train/active was made with 'gp')")
     e.add_argument("--workers", type=int, default=None)
     e.add_argument("--no-progress", action="store_true")
     g = sub.add_parser("gain", help="hold-out metrics of the surrogate without/with a run")
@@ -1416,6 +1419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "extend-train":
         run = extend_train(args.n, batch_size=args.batch_size, seed=args.seed,
                            truth=args.integrator, initial=args.initial, store=args.out,
+                           learner_options={"region_model": args.region_model},
                            workers=args.workers, progress=False if args.no_progress else None)
         print(run.history.to_string())
         print(f"{len(run.table[run.table['batch'] >= 0])} points in {run.path}")
