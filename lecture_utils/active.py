@@ -596,7 +596,9 @@ class Learner:
 
     def _select_with_committee(self, n: int, cand: np.ndarray) -> np.ndarray:
         """Indices into ``cand`` (unit cube): the schedule's EI picks by the GP (kriging believer),
-        then the region picks by the committee among the remaining candidates."""
+        then the region picks by the committee among the remaining candidates. When no candidate
+        has a positive committee score (every member certain everywhere: nothing left to learn
+        about the boundary), the whole batch is chosen by EI, like the GP learner's fallback."""
         n_ei = self.schedule(n).count("ei")
         picked = np.empty(0, dtype=int)
         if n_ei:
@@ -604,7 +606,12 @@ class Learner:
                                              threshold=self.threshold, xi=self.xi)
         rest = np.setdiff1d(np.arange(len(cand)), picked)
         if n > n_ei:
-            idx, _ = self.committee.select_batch(self._features(cand[rest]), cand[rest], n - n_ei)
+            idx, scores = self.committee.select_batch(self._features(cand[rest]), cand[rest],
+                                                      n - n_ei)
+            if scores[0] <= 0.0:
+                picked, _ = self.gp.select_batch(self._inputs(cand), n, "ei", best=0.0,
+                                                 threshold=self.threshold, xi=self.xi)
+                return picked
             picked = np.concatenate([picked, rest[idx]])
         return picked
 

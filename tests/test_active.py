@@ -336,6 +336,17 @@ def test_learner_with_a_committee_asks_tells_and_records_its_settings() -> None:
         HIMMELBLAU.learner(0, committee_options={"n_members": 3})
 
 
+def test_committee_with_nothing_uncertain_falls_back_to_expected_improvement(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    certain = _started(n=20, seed=2, region_model="committee")
+    all_ei = _started(n=20, seed=2, region_model="committee", ei_fraction=1.0)
+    mixed = _started(n=20, seed=2, region_model="committee").ask(6)
+    monkeypatch.setattr(active.ClassifierCommittee, "predict",
+                        lambda self, x: (np.zeros(len(x)), np.zeros(len(x))))
+    np.testing.assert_array_equal(certain.ask(6), all_ei.ask(6))
+    assert not np.array_equal(certain.ask(6), mixed)
+
+
 def test_alp_learner_uses_the_committee_on_all_six_parameters_only() -> None:
     assert active.alp_learner().region_model == active.ALP_REGION_MODEL == "committee"
     assert active.alp_learner().region_features is active.alp_region_features
