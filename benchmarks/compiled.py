@@ -64,7 +64,7 @@ BATCHES = (1, 10, 100, 1_000, 10_000, 100_000)
 def load_model(which: str) -> tuple[Any, str]:
     """The surrogate to benchmark and a description of it."""
     from lecture_utils import surrogate as sg
-    from lecture_utils._toy import toy_dataset
+    from lecture_utils.testing import toy_dataset
 
     if which == "default":
         try:
@@ -80,7 +80,7 @@ def load_model(which: str) -> tuple[Any, str]:
 def inputs(model: Any, n: int, seed: int = 7) -> np.ndarray:
     """Features of hold-out-like points: half region-enriched toy points, half uniform."""
     from lecture_utils import alps
-    from lecture_utils._toy import toy_dataset
+    from lecture_utils.testing import toy_dataset
 
     rng = np.random.default_rng(seed)
     pts = np.concatenate([toy_dataset(n // 2 + 1, seed=seed + 1)[0],

@@ -33,7 +33,7 @@ from lecture_utils.stats import REGION_DELTA_CHI2
 def _load(toy: bool, train_file: str | None, holdout_file: str | None
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if toy:
-        from lecture_utils._toy import toy_dataset
+        from lecture_utils.testing import toy_dataset
 
         return (*toy_dataset(3000, seed=0), *toy_dataset(600, seed=1))
     tr = pd.read_csv(train_file) if train_file else data.load("train")

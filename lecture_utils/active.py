@@ -97,7 +97,7 @@ from ._active_gp import (
     straddle,
 )
 from ._active_trees import COMMITTEE_DEFAULTS, ClassifierCommittee
-from ._cache import cache_dir, content_hash
+from ._cache import cache_dir, code_fingerprint, content_hash
 from .stats import REGION_DELTA_CHI2
 from .surrogate import learning_curve_fit
 
@@ -1180,7 +1180,7 @@ def run_active(truth: alps.Integrator = "leadinglog", *, n_initial: int = 20,
     """
     from . import engine
 
-    alps._check_integrator(truth)
+    alps.check_integrator(truth)
     idx = _parameter_indices(parameters)
     names = tuple(alps.PARAMETERS[i] for i in idx)
     base = alps.SM_LIKE_POINT.astype(float).copy()
@@ -1214,8 +1214,8 @@ def run_active(truth: alps.Integrator = "leadinglog", *, n_initial: int = 20,
                     np.column_stack([init_pts, init_vals])),
                 "alpaca": alps.alpaca_version(), "convention": alps.convention()}
     if store is None:   # keyed also by the code, so a changed learner never replays old batches
-        code = [(Path(__file__).parent / f).read_bytes() for f in ("active.py", "_active_gp.py")]
-        root = cache_dir("active") / f"{truth}-{content_hash(identity, *code)[:16]}"
+        code = code_fingerprint(__name__, "lecture_utils._active_gp", "lecture_utils._active_trees")
+        root = cache_dir("active") / f"{truth}-{content_hash(identity, code)[:16]}"
     else:
         root = Path(store)
     root.mkdir(parents=True, exist_ok=True)

@@ -209,7 +209,7 @@ def validate_points(points: Any, *, allow_extrapolation: bool = False,
     return arr
 
 
-def _check_integrator(integrator: str) -> str:
+def check_integrator(integrator: str) -> str:
     if integrator not in _ALPACA_INTEGRATOR:
         raise ValueError(f"unknown integrator {integrator!r}; choose one of {INTEGRATORS}")
     return _ALPACA_INTEGRATOR[integrator]
@@ -248,7 +248,7 @@ def _reseeded(fn: Any) -> Any:
 
 
 @functools.cache
-def _alpaca() -> Any:
+def load_alpaca() -> Any:
     """Import ALPaca once, make its random draws deterministic (see module doc)."""
     with _quiet():
         import alpaca
@@ -298,7 +298,7 @@ def convention() -> dict[str, Any]:
 
 def couplings_high(point: np.ndarray) -> Any:
     """ALPaca ``ALPcouplings`` at Λ = 4π f_a for one point of shape (6,)."""
-    alpaca = _alpaca()
+    alpaca = load_alpaca()
     fa, cq, cu, cd, cl, ce = (float(v) for v in point)
     with _quiet():
         return alpaca.ALPcouplings(
@@ -309,7 +309,7 @@ def couplings_high(point: np.ndarray) -> Any:
 
 def couplings_low(point: np.ndarray, integrator: Integrator = "exact") -> Any:
     """ALPaca ``ALPcouplings`` run to m_a in the ``VA_below`` basis for one point of shape (6,)."""
-    alp_integrator = _check_integrator(integrator)
+    alp_integrator = check_integrator(integrator)
     if integrator == "tabulated":
         return tabulated_couplings(np.asarray(point, dtype=float)[None, :])[0]
     high = couplings_high(point)
@@ -321,7 +321,7 @@ def couplings_low(point: np.ndarray, integrator: Integrator = "exact") -> Any:
 
 
 def _chi2_list(points: np.ndarray, integrator: Integrator) -> Any:
-    alpaca = _alpaca()
+    alpaca = load_alpaca()
     from alpaca.sectors import default_sectors
 
     if integrator == "tabulated":
@@ -356,7 +356,7 @@ def chi2(points: Any, integrator: Integrator = "exact", *,
     numpy.ndarray, shape (n,)
         χ² (dimensionless). A pure function of the point (see the module's determinism convention).
     """
-    _check_integrator(integrator)
+    check_integrator(integrator)
     arr = validate_points(points, allow_extrapolation=allow_extrapolation)
     return _total(_chi2_list(arr, integrator), len(arr))
 
@@ -665,7 +665,7 @@ def couplings_response(fa_gev: float, integrator: Integrator = "exact") -> np.nd
         raise ValueError(f"fa_gev must be a positive number of GeV, got {fa_gev!r}")
     if integrator == "tabulated":
         raise ValueError("couplings_response runs ALPaca; use integrator 'exact' or 'leadinglog'")
-    _check_integrator(integrator)
+    check_integrator(integrator)
     columns = []
     for i in range(len(PARAMETERS) - 1):
         point = np.zeros(len(PARAMETERS))
@@ -772,7 +772,7 @@ def tabulated_couplings(points: np.ndarray) -> list[Any]:
     """ALPaca ``ALPcouplings`` at m_a (``VA_below``) for validated ``points`` (n, 6) from
     :func:`exact_running_table`: the exact running per unit coupling, interpolated linearly in
     log10 f_a, applied to each point's couplings. No ALPaca run (≈ 20 µs per point)."""
-    alpaca = _alpaca()
+    alpaca = load_alpaca()
     vectors = exact_running_table().low_energy(np.asarray(points, dtype=float))
     with _quiet():
         return [alpaca.ALPcouplings(_unflatten_va_below(v), scale=MA_GEV, basis="VA_below")
@@ -853,7 +853,7 @@ def observable_table(point: Any, integrator: Integrator = "exact", *,
     arr = validate_points(point, allow_extrapolation=allow_extrapolation)
     if arr.shape[0] != 1:
         raise ValueError(f"observable_table takes one point, got {arr.shape[0]}")
-    alpaca = _alpaca()
+    alpaca = load_alpaca()
     from alpaca.experimental_data.measurements_exp import get_measurements
 
     p = arr[0]
@@ -876,22 +876,8 @@ def observable_table(point: Any, integrator: Integrator = "exact", *,
 
 
 # --------------------------------------------------------------------------------------------
-# the best fit (implemented downstream) and derived physical quantities
+# derived physical quantities
 # --------------------------------------------------------------------------------------------
-def best_fit(surrogate: Any = None, seed: int = 0, **kwargs: Any) -> Any:
-    """Best-fit point of the ALP fit: see :func:`lecture_utils.fit.best_fit` (same arguments).
-
-    Returns a :class:`lecture_utils.fit.BestFit` with ``point`` (shape (6,), :data:`PARAMETERS`
-    order, f_a in GeV), ``chi2_surrogate`` and ``chi2_exact``.
-    """
-    # Lazy import, on purpose: `fit` is a *later* stage of the one-way data flow
-    # (alps → engine → data → surrogate → compiled → fit). Importing it at module level would make
-    # the physics module depend on its users; inside the function the dependency stays one-way.
-    from . import fit
-
-    return fit.best_fit(surrogate, seed, **kwargs)
-
-
 DERIVED_COLUMNS: tuple[str, ...] = (
     "ct", "cbs_re", "cbs_im", "cbs_abs", "cbs_phase", "cmumu_A", "width_gev", "ctau_m",
     "escape_probability", "br_BKa", "br_BKa_escaping")
@@ -955,7 +941,7 @@ def derived_quantities(points: Any, integrator: Integrator = "exact", *,
     (the same running as :func:`chi2`). Costs one running per point (exact ≈ 2–3 s, leading-log
     ≈ 0.1–0.5 s) plus ≈ 0.5 s for the decay width.
     """
-    _check_integrator(integrator)
+    check_integrator(integrator)
     arr = validate_points(points, allow_extrapolation=allow_extrapolation)
     rows = []
     for p in arr:

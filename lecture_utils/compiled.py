@@ -114,7 +114,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._cache import cache_dir, content_hash
+from ._cache import cache_dir, code_fingerprint, content_hash
 from .surrogate import TwoStageSurrogate
 
 __all__ = [
@@ -906,9 +906,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-_MODULE_SOURCE: bytes = Path(__file__).read_bytes()
-"""This module's source, part of every library key: the shim, the layouts' code generators and
-the split rewriting all live here, so a change to any of them never reuses a stale library."""
+_MODULE_SOURCE: str = code_fingerprint(__name__)
+"""A fingerprint of this module's code, part of every library key: the shim, the layouts' code
+generators and the split rewriting all live here, so a change to any of them never reuses a stale
+library."""
 
 
 def _library_key(raw: bytes, compiler: tuple[str, str], options: CompileOptions,

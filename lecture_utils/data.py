@@ -417,16 +417,15 @@ class _PointCache:
 
     @classmethod
     def open(cls, kind: str, integrator: str) -> _PointCache:
-        from ._cache import cache_dir, content_hash
+        from ._cache import cache_dir, code_fingerprint, content_hash
 
         if kind != CHI2_KIND and kind not in TABLE_KINDS:
             raise ValueError(f"unknown evaluation kind {kind!r}; choose one of "
                              f"{(CHI2_KIND, *TABLE_KINDS)}")
-        alps._check_integrator(integrator)
+        alps.check_integrator(integrator)
         # χ²: alps.convention() is the contract (a change of it changes the key). Tables: also the
-        # source of alps, so that an edited table function never serves stale rows.
-        code = "" if kind == CHI2_KIND else hashlib.sha256(
-            Path(alps.__file__).read_bytes()).hexdigest()
+        # code of alps, so that an edited table function never serves stale rows.
+        code = "" if kind == CHI2_KIND else code_fingerprint(alps)
         prefix = content_hash("evaluation-cache", CACHE_FORMAT, kind, integrator,
                               alps.convention(), code)
         return cls(kind, integrator, cache_dir("evaluations", "points", kind), prefix.encode())

@@ -7,9 +7,9 @@ into chunks and submits them to any ``concurrent.futures.Executor``-like object:
 * by default a local process pool (``workers`` processes, started with ``spawn``);
 * a ``dask.distributed.Client`` for a cluster (or a ``LocalCluster``).
 
-Each worker initialises identically: :func:`alps._alpaca` imports ALPaca and fixes its random draws,
-so a χ² does not depend on the worker, the chunking or the order. A point whose evaluation raises
-is recorded with the exception type and message (``status="failed"``) and the run goes on.
+Each worker initialises identically: :func:`alps.load_alpaca` imports ALPaca and fixes its random
+draws, so a χ² does not depend on the worker, the chunking or the order. A point whose evaluation
+raises is recorded with the exception type and message (``status="failed"``) and the run goes on.
 
 Results stream to an optional *sink* — any object with ``append(records)`` — as chunks finish (the
 data layer's :class:`lecture_utils.data.Store` is one), so a killed run loses at most the chunks in
@@ -48,12 +48,12 @@ def _limit_threads() -> None:
 def worker_init() -> None:
     """Identical initialisation of every worker: one BLAS thread, ALPaca imported and primed."""
     _limit_threads()
-    alps._alpaca()
+    alps.load_alpaca()
 
 
 def worker_init_probe(_: int = 0) -> int:
     """Return the worker's pid once it is initialised (used to warm a pool before timing it)."""
-    alps._alpaca()
+    alps.load_alpaca()
     return os.getpid()
 
 
@@ -72,7 +72,7 @@ def evaluate_chunk(indices: Sequence[int], points: np.ndarray,
     evaluated alone so that only the culprit is recorded as failed. A non-finite χ² counts as a
     failure.
     """
-    alps._alpaca()
+    alps.load_alpaca()
     points = np.asarray(points, dtype=float)
     t0 = time.perf_counter()
     try:
@@ -159,7 +159,7 @@ def evaluate(points: Any, integrator: alps.Integrator = "exact", *,
         One row per point, sorted by idx: ``idx``, the six parameters, ``chi2`` (NaN where failed),
         ``status`` ("ok"/"failed"), ``error_type``, ``error_message``, ``seconds`` (per point).
     """
-    alps._check_integrator(integrator)
+    alps.check_integrator(integrator)
     arr = alps.validate_points(points, allow_extrapolation=allow_extrapolation)
     idx = np.arange(len(arr)) if indices is None else np.asarray(indices, dtype=int)
     if idx.shape != (len(arr),):

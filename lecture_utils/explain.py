@@ -59,7 +59,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from . import alps, data
+from . import alps, data, smooth
 from . import surrogate as sg
 
 __all__ = [
@@ -149,7 +149,7 @@ per physical parameter (``"running"`` adds low-energy couplings that mix the par
 
 
 def _check_per_parameter(transform: str) -> str:
-    sg._check_transform(transform)
+    sg.check_transform(transform)
     if transform not in PER_PARAMETER_TRANSFORMS:
         raise ValueError(
             f"feature transform {transform!r} is not one feature per parameter (its "
@@ -271,7 +271,7 @@ def points_from_features(x: Any, transform: str = "ratio") -> np.ndarray:
     Raises :class:`ValueError` for a wrong shape or non-finite values.
     """
     _check_per_parameter(transform)
-    points = sg.from_search(x)  # log10 f_a → f_a; shape and finiteness checked there
+    points = smooth.from_search(x)  # log10 f_a → f_a; shape and finiteness checked there
     if len(points) == 0:
         raise ValueError(f"features must have shape (n, {len(alps.PARAMETERS)}) with n ≥ 1")
     if transform == "ratio":
@@ -282,7 +282,7 @@ def points_from_features(x: Any, transform: str = "ratio") -> np.ndarray:
 def _features64(points: np.ndarray, transform: str) -> np.ndarray:
     """:func:`lecture_utils.surrogate.features` without the final rounding to float32."""
     _check_per_parameter(transform)
-    return sg._features_of(np.asarray(points, dtype=np.float64), transform, np.float64)
+    return sg.features_of(np.asarray(points, dtype=np.float64), transform, np.float64)
 
 
 def feature_line(point: Any, parameter: str, n: int = 9, *, transform: str = "ratio",
@@ -488,7 +488,7 @@ def explain(surrogate: sg.TwoStageSurrogate, points: Any, *, stage: Stage = "reg
     _check_per_parameter(surrogate.transform)
     _check_stage(stage)
     _check_perturbation(perturbation)
-    x = surrogate._inputs(points)
+    x = surrogate.checked_features(points)
     pts = sg.as_points(points)
     model = _booster(surrogate, stage)
     n_bg: int | None = None
@@ -597,7 +597,7 @@ def brute_force_shapley(surrogate: sg.TwoStageSurrogate, point: Any, *,
     _check_per_parameter(surrogate.transform)
     _check_stage(stage)
     _check_perturbation(perturbation)
-    x = surrogate._inputs(point)
+    x = surrogate.checked_features(point)
     if x.shape[0] != 1:
         raise ValueError(f"brute_force_shapley explains one point, got {x.shape[0]}")
     booster = _booster(surrogate, stage).get_booster()

@@ -56,7 +56,6 @@ Also here: :func:`cached_table` (ALPaca tables such as :func:`alps.observable_ta
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import os
 import uuid
@@ -70,10 +69,10 @@ from scipy import optimize
 
 from . import alps, data, design, stats
 from . import surrogate as surrogate_module
-from ._cache import cache_dir, content_hash
-from .surrogate import (
-    _FAILED_CHI2,
+from ._cache import cache_dir, code_fingerprint, content_hash
+from .smooth import (
     DEFAULT_SMOOTHING,
+    FAILED_CHI2,
     SEARCH_BOUNDS,
     SEARCH_NAMES,
     SmoothedSurrogate,
@@ -120,7 +119,7 @@ def _search_index(name: str) -> int:
     return SEARCH_NAMES.index(name)
 
 
-_resolve_surrogate = surrogate_module._resolve_surrogate
+resolve_surrogate = surrogate_module.resolve_surrogate
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -156,7 +155,7 @@ def spot_check(points: Any, surrogate: Any = None, *, smoothed: SmoothedSurrogat
     ``chi2_smoothed`` (if ``smoothed`` is given) and ``chi2_exact`` (:func:`exact_chi2`: one
     batch, cached per point; ``executor``/``workers`` passed on)."""
     pts = alps.validate_points(points)
-    sur = _resolve_surrogate(surrogate if smoothed is None else smoothed.surrogate)
+    sur = resolve_surrogate(surrogate if smoothed is None else smoothed.surrogate)
     frame = pd.DataFrame(pts, columns=list(alps.PARAMETERS))
     frame["chi2_surrogate"] = sur.predict_smooth(pts)
     if smoothed is not None:
@@ -191,7 +190,7 @@ def cached_table(func: Callable[..., pd.DataFrame], points: Any,
     if func not in kinds:
         raise ValueError(f"cached_table supports {[f.__name__ for f in kinds]}, got {func!r}")
     kind = kinds[func]
-    alps._check_integrator(integrator)
+    alps.check_integrator(integrator)
     pts = alps.validate_points(points)
     if kind in _ONE_POINT_KINDS and len(pts) != 1:
         raise ValueError(f"{func.__name__} takes one point, got {len(pts)}")
@@ -346,7 +345,7 @@ def surrogate_minima(surrogate: Any = None, seed: int = 0, *, n_starts: int = 16
     parameters (physical), ``chi2_surrogate`` and ``origin`` (``"train"``, ``"lhs"``,
     ``"differential-evolution"``), sorted by ``chi2_surrogate``.
     """
-    sur = _resolve_surrogate(surrogate)
+    sur = resolve_surrogate(surrogate)
     seed = _check_int(seed, "seed", 0)
     n_starts = _check_int(n_starts, "n_starts", 2)
     maxfev = _check_int(maxfev, "maxfev", 10)
@@ -430,7 +429,7 @@ def best_fit(surrogate: Any = None, seed: int = 0, *, n_starts: int = 16, top_k:
         evaluations of the polish (the vertices of its initial simplex, ``m`` free parameters),
         then one per further Nelder–Mead step.
     """
-    sur = _resolve_surrogate(surrogate)
+    sur = resolve_surrogate(surrogate)
     top_k = _check_int(top_k, "top_k", 1)
     polish_budget = _check_int(polish_budget, "polish_budget", 0)
     if not (isinstance(polish_step, int | float) and 0 < polish_step < 1):
@@ -456,7 +455,7 @@ def best_fit(surrogate: Any = None, seed: int = 0, *, n_starts: int = 16, top_k:
             p = from_search(space.full(zfree))
             value = float(exact_chi2(p, executor=executor, workers=workers)[0])
             trace.append((p[0], value))
-            return value if math.isfinite(value) else _FAILED_CHI2
+            return value if math.isfinite(value) else FAILED_CHI2
 
         z0 = to_search(best_point)[0][space.free]
         # the simplex's vertices are known before the polish starts: evaluate them in one batch
@@ -582,12 +581,12 @@ def posterior(prior: Any = "loguniform", seed: int = 0, *, surrogate: Any = None
     finally:
         arviz_logger.setLevel(level)
 
-    pr = sampling._as_prior(prior)
+    pr = sampling.as_prior(prior)
     seed = _check_int(seed, "seed", 0)
     meta = (surrogate_module.default_surrogate() if surrogate is None else surrogate).metadata
     key = content_hash("fit.posterior", meta.get("data_hash"), meta.get("model_sha256"),
                        "default" if surrogate is None else type(surrogate).__name__, repr(pr),
-                       seed, inspect.getsource(sampling))[:24]
+                       seed, code_fingerprint(sampling))[:24]
     path = cache_dir("posteriors") / f"posterior-{key}.pkl"
     if path.exists():
         with contextlib.suppress(Exception), path.open("rb") as f:  # unreadable: run again

@@ -65,7 +65,7 @@ import emcee
 import numpy as np
 import pandas as pd
 
-from . import alps
+from . import alps, smooth
 from . import surrogate as sg
 from ._progress import progress_bar
 
@@ -99,7 +99,7 @@ __all__ = [
     "to_sampling",
 ]
 
-SAMPLING_NAMES: tuple[str, ...] = sg.SEARCH_NAMES
+SAMPLING_NAMES: tuple[str, ...] = smooth.SEARCH_NAMES
 """Names of the sampling coordinates θ (log10 f_a/GeV and the five couplings)."""
 
 DEFAULT_N_WALKERS: int = 50
@@ -152,16 +152,16 @@ def to_sampling(points: Any) -> np.ndarray:
     """Physical points (n, 6) → sampling coordinates θ (n, 6): f_a replaced by log10(f_a/GeV).
 
     The sampling coordinates are the surrogate's search coordinates
-    (:func:`lecture_utils.surrogate.to_search`). Raises :class:`ValueError` for a wrong shape,
+    (:func:`lecture_utils.smooth.to_search`). Raises :class:`ValueError` for a wrong shape,
     non-finite values or f_a ≤ 0.
     """
-    return sg.to_search(points)
+    return smooth.to_search(points)
 
 
 def to_physical(theta: Any) -> np.ndarray:
     """Sampling coordinates θ (n, 6) → physical points (n, 6), f_a = 10^θ₀ GeV
-    (:func:`lecture_utils.surrogate.from_search`; wrong shape or non-finite → ValueError)."""
-    return sg.from_search(theta)
+    (:func:`lecture_utils.smooth.from_search`; wrong shape or non-finite → ValueError)."""
+    return smooth.from_search(theta)
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ def make_prior(kind: PriorKind = "loguniform", *,
     return prior
 
 
-def _as_prior(prior: Prior | str) -> Prior:
+def as_prior(prior: Prior | str) -> Prior:
     if isinstance(prior, Prior):
         return prior
     if isinstance(prior, str):
@@ -392,7 +392,7 @@ def log_posterior(points: Any, surrogate: _SurrogateLike, prior: Prior | str, *,
     points, a wrong shape, an unknown combination, or a prior box that leaves
     ``surrogate.domain``.
     """
-    pr = _as_prior(prior)
+    pr = as_prior(prior)
     _check_combination(combination)
     _check_inside(pr.bounds_array, surrogate.domain, "surrogate's training domain")
     pts = alps.validate_points(points, allow_extrapolation=True)
@@ -429,7 +429,7 @@ class LogPosterior:
     def __init__(self, surrogate: _SurrogateLike, prior: Prior | str, *,
                  combination: Combination = "smooth") -> None:
         self.surrogate = surrogate
-        self.prior = _as_prior(prior)
+        self.prior = as_prior(prior)
         self.combination = _check_combination(combination)
         _check_inside(self.prior.bounds_array, surrogate.domain, "surrogate's training domain")
         self.n_points = 0
@@ -459,7 +459,7 @@ def posterior_mode(surrogate: _SurrogateLike, prior: Prior | str = "loguniform",
     """
     from scipy.optimize import minimize
 
-    pr = _as_prior(prior)
+    pr = as_prior(prior)
     if n_random < 1 or n_starts < 1:
         raise ValueError("n_random and n_starts must be ≥ 1")
     fn = LogPosterior(surrogate, pr, combination=combination)
@@ -1182,7 +1182,7 @@ def sample_posterior(surrogate: Any = None, *, prior: Prior | str = "loguniform"
     """
     t0 = time.perf_counter()
     model = default_sampling_surrogate() if surrogate is None else surrogate
-    pr = _as_prior(prior)
+    pr = as_prior(prior)
     fn = LogPosterior(model, pr, combination=combination)
     n_walkers = int(n_walkers)
     ndim = len(SAMPLING_NAMES)

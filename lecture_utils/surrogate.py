@@ -85,16 +85,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from . import alps
-from ._cache import cache_dir, content_hash
-from .design import uniform_random
+from ._cache import cache_dir, code_fingerprint, content_hash
 from .stats import REGION_DELTA_CHI2, delta_chi2
 
 __all__ = [
     "DEFAULT_HYPERPARAMETERS",
-    "DEFAULT_SMOOTHING",
+    "FA_REFERENCE_GEV",
     "FEATURE_TRANSFORMS",
     "HYPERPARAMETERS_PATH",
     "PENALTY_SCALE",
@@ -102,22 +100,25 @@ __all__ = [
     "smooth_combination",
     "REGRESSOR_MARGIN",
     "RUNNING_FEATURES",
-    "SEARCH_BOUNDS",
-    "SEARCH_NAMES",
     "TUTORIAL_N_TRAIN",
     "TUTORIAL_REGION_MAE",
     "OutOfDomainWarning",
-    "SmoothedSurrogate",
-    "SoftTreeEnsemble",
     "SurrogateMetadataError",
     "TwoStageSurrogate",
     "ValidationReport",
+    "as_points",
+    "check_transform",
     "confusion_counts",
+    "course_learning_curve",
     "default_surrogate",
     "feature_names",
     "fit_settings",
     "features",
-    "from_search",
+    "features_of",
+    "resolve_surrogate",
+    "training_arrays",
+    "TRAINING_SETS",
+    "COURSE_CURVE_SIZES",
     "gate_metrics",
     "iou",
     "learning_curve",
@@ -127,7 +128,6 @@ __all__ = [
     "regression_metrics",
     "reliability_curve",
     "split_indices",
-    "to_search",
     "stage_model",
     "training_data_hash",
     "training_split",
@@ -219,7 +219,7 @@ class OutOfDomainWarning(UserWarning):
 # --------------------------------------------------------------------------------------------
 # features
 # --------------------------------------------------------------------------------------------
-def _check_transform(transform: str) -> str:
+def check_transform(transform: str) -> str:
     if transform not in FEATURE_TRANSFORMS:
         raise ValueError(f"unknown feature transform {transform!r}; choose one of "
                          f"{FEATURE_TRANSFORMS}")
@@ -236,7 +236,7 @@ def feature_names(transform: Transform = "ratio") -> tuple[str, ...]:
     """Names of the model inputs of ``transform``: 6 (:data:`alps.PARAMETERS` order) for
     ``"ratio"`` and ``"raw"``; for ``"running"`` the 6 ratio features and then
     :data:`RUNNING_FEATURES` (14)."""
-    _check_transform(transform)
+    check_transform(transform)
     if transform == "raw":
         return ("log10_fa",) + tuple(alps.PARAMETERS[1:])
     ratio = ("log10_fa",) + tuple(f"{p}_per_fa" for p in alps.PARAMETERS[1:])
@@ -277,11 +277,11 @@ def features(points: Any, transform: Transform = "ratio") -> np.ndarray:
     leading-log running (:func:`lecture_utils.alps.running_table`; |c_bs| for the b → s coupling).
     Computed in float64 and rounded once to float32.
     """
-    _check_transform(transform)
-    return _features_of(as_points(points), transform)
+    check_transform(transform)
+    return features_of(as_points(points), transform)
 
 
-def _features_of(p: np.ndarray, transform: str, dtype: Any = np.float32) -> np.ndarray:
+def features_of(p: np.ndarray, transform: str, dtype: Any = np.float32) -> np.ndarray:
     """:func:`features` of already validated points ``p`` (float64, (n, 6)); no checks.
 
     The ufuncs compute in float64 (the type of their inputs) and round once into the float32
@@ -404,7 +404,7 @@ def training_split(points: Any, chi2: Any, *, transform: Transform = "ratio",
     Raises :class:`ValueError` for points outside :data:`alps.DOMAIN`, NaN χ², ``cut ≤ 0``,
     ``regressor_margin < 0`` or fewer than 10 points on either side of the cut.
     """
-    _check_transform(transform)
+    check_transform(transform)
     pts = as_points(points)
     outside = ~alps.DOMAIN.contains(pts)
     if outside.any():
@@ -657,7 +657,7 @@ class TwoStageSurrogate:
         :func:`features`."""
         return features(points, self.transform)
 
-    def _inputs(self, points: Any) -> np.ndarray:
+    def checked_features(self, points: Any) -> np.ndarray:
         """Validate ``points`` (once), warn once per model about points outside the domain, and
         return their float32 features (n, n_features)."""
         p = as_points(points)
@@ -670,13 +670,13 @@ class TwoStageSurrogate:
                               "training domain; tree predictions there are constant "
                               "extrapolations and meaningless (check surrogate.in_domain(points);"
                               " warned once per surrogate)", OutOfDomainWarning, stacklevel=3)
-        return _features_of(p, self.transform)
+        return features_of(p, self.transform)
 
     # ---- predictions
     def _raw(self, stage: str, x: np.ndarray, *, margin: bool) -> np.ndarray:
         """Output of booster ``stage`` (``"gate"``/``"regressor"``) for validated features ``x``
-        (float32, (n, n_features), from :meth:`_inputs`): the raw score (``margin=True``; the gate's
-        log-odds) or the transformed prediction; float64, shape (n,).
+        (float32, (n, n_features), from :meth:`checked_features`): the raw score
+        (``margin=True``; the gate's log-odds) or the transformed prediction; float64, shape (n,).
 
         The only place where the boosters are evaluated: a subclass with another backend
         overrides this method and inherits every public prediction method unchanged.
@@ -687,21 +687,22 @@ class TwoStageSurrogate:
 
     def gate_logit(self, points: Any) -> np.ndarray:
         """The gate's log-odds ``logit p(x)``, shape (n,), float64."""
-        return self._raw("gate", self._inputs(points), margin=True)
+        return self._raw("gate", self.checked_features(points), margin=True)
 
     def gate_probability(self, points: Any) -> np.ndarray:
         """Probability that each point lies in the region Δχ² < cut, shape (n,), float64."""
-        return self._raw("gate", self._inputs(points), margin=False)
+        return self._raw("gate", self.checked_features(points), margin=False)
 
     def predict_regressor(self, points: Any) -> np.ndarray:
         """The regressor's χ² alone (meaningful inside the region only), shape (n,), float64."""
-        return self._raw("regressor", self._inputs(points), margin=False)
+        return self._raw("regressor", self.checked_features(points), margin=False)
 
     def _both(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
-        x = self._inputs(points)
+        x = self.checked_features(points)
         return self._raw("gate", x, margin=True), self._raw("regressor", x, margin=False)
 
-    def _logit_threshold(self) -> float:
+    def logit_threshold(self) -> float:
+        """The gate's threshold as log-odds, ``log(t / (1 − t))``."""
         t = self.threshold
         return math.log(t) - math.log1p(-t)
 
@@ -711,7 +712,7 @@ class TwoStageSurrogate:
         Shape (n,), float64, dimensionless.
         """
         logit, reg = self._both(points)
-        return np.where(logit >= self._logit_threshold(), reg, np.inf)
+        return np.where(logit >= self.logit_threshold(), reg, np.inf)
 
     def predict_smooth(self, points: Any) -> np.ndarray:
         """Smooth combination, shape (n,): with ``d = max(0, logit(threshold) − logit p)``,
@@ -723,7 +724,7 @@ class TwoStageSurrogate:
         optimisers.
         """
         logit, reg = self._both(points)
-        return smooth_combination(reg, logit, logit_threshold=self._logit_threshold(),
+        return smooth_combination(reg, logit, logit_threshold=self.logit_threshold(),
                                   chi2_edge=self.chi2_min + self.cut,
                                   penalty_scale=self.penalty_scale)
 
@@ -905,11 +906,10 @@ def default_surrogate(*, rebuild: bool = False, use_cache: bool = True,
     hp = load_hyperparameters(hyperparameters)
     settings = fit_settings(hp)
     if transform is not None:
-        settings["transform"] = _check_transform(transform)
+        settings["transform"] = check_transform(transform)
     key = content_hash("default_surrogate", FORMAT_VERSION, dhash, hp["gate"], hp["regressor"],
                        settings, _feature_table_key(settings["transform"]), REGION_DELTA_CHI2,
-                       xgb.__version__,
-                       Path(__file__).read_bytes())[:24]
+                       xgb.__version__, code_fingerprint(__name__))[:24]
 
     def train() -> TwoStageSurrogate:
         return TwoStageSurrogate.fit(pts, chi2, gate_params=hp["gate"],
@@ -1086,9 +1086,9 @@ def validate(surrogate: TwoStageSurrogate, points: Any, chi2: Any, *,
     ref = surrogate.chi2_min if chi2_min is None else float(chi2_min)
     logit, reg = surrogate._both(pts)
     prob = 1.0 / (1.0 + np.exp(-logit))
-    hard = np.where(logit >= surrogate._logit_threshold(), reg, np.inf)
+    hard = np.where(logit >= surrogate.logit_threshold(), reg, np.inf)
     inside = c - ref < surrogate.cut
-    accepted = logit >= surrogate._logit_threshold()
+    accepted = logit >= surrogate.logit_threshold()
     regions = pd.DataFrame([region_iou(c, hard, ref, cl, d) for d in dofs for cl in cls])
     residuals = pd.DataFrame({"chi2": c, "chi2_regressor": reg, "gate_probability": prob,
                               "in_region": inside, "accepted": accepted})
@@ -1127,34 +1127,6 @@ def learning_curve(points: Any, chi2: Any, test_points: Any, test_chi2: Any,
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------------------------
-# search coordinates and a differentiable surrogate: Gaussian-smoothed ("soft") trees
-# --------------------------------------------------------------------------------------------
-SEARCH_NAMES: tuple[str, ...] = ("log10_fa",) + alps.PARAMETERS[1:]
-"""Names of the search coordinates: log10(f_a / GeV) and the five couplings."""
-
-SEARCH_BOUNDS: np.ndarray = alps.DOMAIN.unit_bounds
-"""Bounds of the search coordinates, shape (6, 2): the domain of the data and the surrogate."""
-
-DEFAULT_SMOOTHING: tuple[float, ...] = (0.02, 0.05, 0.05, 0.05, 0.05, 0.05)
-"""Gaussian blur σ of :class:`SmoothedSurrogate` in search coordinates: 0.02 in log10 f_a and 0.05
-in each coupling — 0.7–1.2 % of the width of the domain. Measured on the hold-out points in the
-region with the course's surrogate (``"running"`` features, 5,000 training points): the blur moves
-the smooth χ² by 0.15 on average, against the surrogate's own error of 0.43 there (the smoothed
-χ² is off by 0.39); twice this blur moves it by 0.33 and the smoothed χ² is off by 0.47 — the
-low-energy features make the valley steep, so less blur suffices (chapter 8 repeats the check).
-"""
-
-_PRUNE: float = 1e-14
-"""Probability mass below which a branch of a soft tree is not followed further."""
-
-_FAILED_CHI2: float = 1e30
-"""Stand-in χ² for non-finite coordinates proposed by a diverging MIGRAD step, and (in
-:mod:`lecture_utils.fit`) for a failed exact evaluation inside the exact Nelder–Mead; never
-reported as a result."""
-
-
-
 COURSE_CURVE_SIZES: tuple[int, ...] = (500, 1000, 2000, 4000, 8000, 16000)
 """Training-set sizes of :func:`course_learning_curve` (the full training data is added)."""
 
@@ -1181,7 +1153,7 @@ def course_learning_curve(sizes: Sequence[int] = COURSE_CURVE_SIZES, *, seed: in
     key = content_hash("course_learning_curve", FORMAT_VERSION, training_data_hash(pts, chi2),
                        training_data_hash(hold_pts, hold_chi2), hp["gate"], hp["regressor"],
                        settings, full, seed, _feature_table_key(settings["transform"]),
-                       REGION_DELTA_CHI2, xgb.__version__, Path(__file__).read_bytes())[:24]
+                       REGION_DELTA_CHI2, xgb.__version__, code_fingerprint(__name__))[:24]
     path = cache_dir("learning-curve") / f"{key}.csv"
     if path.exists() and not rebuild:
         return pd.read_csv(path)
@@ -1212,33 +1184,7 @@ def learning_curve_fit(n: Any, error: Any, target: float) -> dict[str, float]:
     return {"a": a, "b": b, "n_target": n_target}
 
 
-def to_search(points: Any) -> np.ndarray:
-    """Physical points (n, 6) or (6,) → search coordinates (n, 6): f_a replaced by log10(f_a/GeV).
-
-    Points are validated (:func:`alps.validate_points`, extrapolation allowed).
-    """
-    z = alps.validate_points(points, allow_extrapolation=True).copy()
-    z[:, 0] = np.log10(z[:, 0])
-    return z
-
-
-def from_search(z: Any) -> np.ndarray:
-    """Search coordinates (n, 6) or (6,) → physical points (n, 6), f_a in GeV."""
-    try:
-        arr = np.array(z, dtype=float, ndmin=2)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"search coordinates must be numeric, shape (n, 6): {exc}") from None
-    if arr.ndim != 2 or arr.shape[1] != len(SEARCH_NAMES):
-        raise ValueError(f"search coordinates must have shape (n, {len(SEARCH_NAMES)}) with "
-                         f"columns {SEARCH_NAMES}; got shape {np.shape(z)}")
-    if not np.isfinite(arr).all():
-        raise ValueError("search coordinates have non-finite values (NaN or inf)")
-    pts = arr.copy()
-    pts[:, 0] = 10.0 ** arr[:, 0]
-    return pts
-
-
-def _resolve_surrogate(surrogate: Any) -> TwoStageSurrogate:
+def resolve_surrogate(surrogate: Any) -> TwoStageSurrogate:
     """``surrogate`` checked to be a :class:`TwoStageSurrogate` (or subclass, e.g. a compiled one);
     ``None`` → :func:`default_surrogate`."""
     if surrogate is None:
@@ -1249,248 +1195,3 @@ def _resolve_surrogate(surrogate: Any) -> TwoStageSurrogate:
     return surrogate
 
 
-class SoftTreeEnsemble:
-    """XGBoost tree ensembles whose splits are smeared by Gaussian input noise.
-
-    Built from one or more boosters on the same ``n_features`` inputs (e.g. the gate and the
-    regressor of a surrogate), walked together. :meth:`margin` returns, for inputs ``x`` (n, F)
-    and per-input standard deviations ``sigma`` (n, F), the expectation of each booster's raw
-    output (margin) when every feature ``f`` is replaced by ``x_f + sigma_f ε``, ``ε ~ N(0, 1)``:
-    each split ``x_f < t`` sends the fraction ``Φ((t − x_f)/σ_f)`` of the probability mass left,
-    treating the splits along a path as independent (exact when a path tests each feature once).
-    ``sigma`` must be > 0; with ``sigma = None`` the walk is the ordinary one and reproduces
-    XGBoost (checked on ``probe`` rows at construction, else :class:`RuntimeError`).
-    """
-
-    def __init__(self, boosters: Sequence[Any], *, n_features: int, probe: np.ndarray) -> None:
-        self.n_features = int(n_features)
-        self.n_outputs = len(boosters)
-        features, thresholds, lefts, rights, leaves, outputs, roots = [], [], [], [], [], [], []
-        offset = 0
-        for k, booster in enumerate(boosters):
-            frame = booster.trees_to_dataframe()
-            frame = frame.sort_values(["Tree", "Node"], kind="stable")
-            ids = {node_id: offset + i for i, node_id in enumerate(frame["ID"])}
-            is_leaf = (frame["Feature"] == "Leaf").to_numpy()
-            feature = np.zeros(len(frame), dtype=np.intp)
-            feature[~is_leaf] = [int(str(f).lstrip("f")) for f in frame["Feature"][~is_leaf]]
-            if (feature >= self.n_features).any():
-                raise ValueError(f"booster {k} splits on a feature >= {self.n_features}")
-            threshold = np.where(is_leaf, np.nan, frame["Split"].to_numpy(dtype=float,
-                                                                           na_value=np.nan))
-            left = np.array([ids[y] if not leaf_ else -1
-                             for y, leaf_ in zip(frame["Yes"], is_leaf, strict=True)])
-            right = np.array([ids[n] if not leaf_ else -1
-                              for n, leaf_ in zip(frame["No"], is_leaf, strict=True)])
-            features.append(feature)
-            thresholds.append(threshold)
-            lefts.append(left)
-            rights.append(right)
-            leaves.append(np.where(is_leaf, frame["Gain"].to_numpy(dtype=float), 0.0))
-            outputs.append(np.full(len(frame), k))
-            roots.append(offset + np.flatnonzero(frame["Node"].to_numpy() == 0))
-            offset += len(frame)
-        self.feature = np.concatenate(features)
-        self.threshold = np.concatenate(thresholds)
-        self.left_child = np.concatenate(lefts)
-        self.right_child = np.concatenate(rights)
-        self.leaf_value = np.concatenate(leaves)
-        self.is_leaf = self.left_child < 0
-        self.output = np.concatenate(outputs)
-        self.roots = np.concatenate(roots)
-        # the constant (base score) of each booster is read off XGBoost's own predictions
-        x = np.asarray(probe, dtype=np.float32)
-        walked = self._walk(x.astype(float), None)
-        self.base = np.empty(self.n_outputs)
-        for k, booster in enumerate(boosters):
-            reference = booster.inplace_predict(x, predict_type="margin").astype(float)
-            offsets = reference - walked[:, k]
-            self.base[k] = float(np.median(offsets))
-            spread = float(np.max(np.abs(offsets - self.base[k])))
-            if spread > 1e-4 * max(1.0, float(np.max(np.abs(reference)))):
-                raise RuntimeError(f"soft-tree walk does not reproduce booster {k} (deviation "
-                                   f"{spread:.3g}); unsupported model structure")
-
-    def _walk(self, x: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
-        """Sum of expected leaf values per row and booster, shape (n, n_outputs): every
-        (row, node) pair that carries probability mass moves down one level per step; mass below
-        :data:`_PRUNE` is dropped (its contribution is < 1e-12 χ² units)."""
-        n, n_features = x.shape
-        node = np.tile(self.roots, n)
-        row = np.repeat(np.arange(n), len(self.roots))
-        mass = np.ones(len(node))
-        slots: list[np.ndarray] = []     # (row, booster) slot of each leaf contribution
-        values: list[np.ndarray] = []
-        x_flat = x.ravel()
-        s_flat = None if sigma is None else sigma.ravel()
-        while len(node):
-            leaf = self.is_leaf[node]
-            if leaf.any():
-                at_leaf = node[leaf]
-                slots.append(row[leaf] * self.n_outputs + self.output[at_leaf])
-                values.append(mass[leaf] * self.leaf_value[at_leaf])
-                inner = ~leaf
-                node, row, mass = node[inner], row[inner], mass[inner]
-                if not len(node):
-                    break
-            at = row * n_features + self.feature[node]
-            if s_flat is None:
-                go_left = (x_flat[at] < self.threshold[node]).astype(float)
-            else:
-                go_left = special.ndtr((self.threshold[node] - x_flat[at]) / s_flat[at])
-            left_mass = mass * go_left
-            mass = np.concatenate([left_mass, mass - left_mass])
-            node = np.concatenate([self.left_child[node], self.right_child[node]])
-            row = np.concatenate([row, row])
-            keep = mass > _PRUNE
-            node, row, mass = node[keep], row[keep], mass[keep]
-        out = np.bincount(np.concatenate(slots), weights=np.concatenate(values),
-                          minlength=n * self.n_outputs)
-        return out.reshape(n, self.n_outputs)
-
-    def _walk_one(self, x: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-        """:meth:`_walk` for one row (x, sigma of shape (F,)), without row bookkeeping — the
-        minimisers call it thousands of times. Returns shape (n_outputs,)."""
-        node = self.roots
-        mass = np.ones(len(node))
-        slots: list[np.ndarray] = []
-        values: list[np.ndarray] = []
-        while len(node):
-            leaf = self.is_leaf[node]
-            if leaf.any():
-                at_leaf = node[leaf]
-                slots.append(self.output[at_leaf])
-                values.append(mass[leaf] * self.leaf_value[at_leaf])
-                inner = ~leaf
-                node, mass = node[inner], mass[inner]
-                if not len(node):
-                    break
-            f = self.feature[node]
-            left_mass = mass * special.ndtr((self.threshold[node] - x[f]) / sigma[f])
-            mass = np.concatenate([left_mass, mass - left_mass])
-            node = np.concatenate([self.left_child[node], self.right_child[node]])
-            keep = mass > _PRUNE
-            node, mass = node[keep], mass[keep]
-        return np.bincount(np.concatenate(slots), weights=np.concatenate(values),
-                           minlength=self.n_outputs)
-
-    def margin(self, x: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
-        """Expected raw outputs for inputs ``x`` (n, F) blurred by ``sigma`` (n, F) (> 0) or not
-        blurred (``None``); shape (n, n_outputs), one column per booster."""
-        x = np.asarray(x, dtype=float)
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"x must have shape (n, {self.n_features}), got {x.shape}")
-        if sigma is not None:
-            sigma = np.broadcast_to(np.asarray(sigma, dtype=float), x.shape)
-            if not (np.isfinite(sigma).all() and (sigma > 0).all()):
-                raise ValueError("sigma must be finite and > 0 (None for the unsmoothed trees)")
-        if len(x) == 1 and sigma is not None:
-            return (self._walk_one(x[0], sigma[0]) + self.base)[None, :]
-        rows = max(1, 200_000 // len(self.roots))
-        out = np.empty((len(x), self.n_outputs))
-        for i in range(0, len(x), rows):
-            out[i:i + rows] = self._walk(x[i:i + rows],
-                                         None if sigma is None else sigma[i:i + rows])
-        return out + self.base
-
-
-class SmoothedSurrogate:
-    """The surrogate's smooth χ² with Gaussian-smoothed trees — differentiable, for MIGRAD.
-
-    ``chi2(points)`` (physical points (n, 6)) is :meth:`TwoStageSurrogate.predict_smooth` with
-    both stages replaced by their :class:`SoftTreeEnsemble`: :func:`smooth_combination` of
-    ``χ²_reg,σ`` and ``logit_σ``. ``smoothing`` holds the blur σ in search coordinates
-    (:data:`SEARCH_NAMES`; default :data:`DEFAULT_SMOOTHING`); it is propagated to the features of
-    the surrogate's transform to first order (for the ``"ratio"`` features c_i·10⁶ GeV/f_a the blur
-    of log10 f_a contributes too). All widths must be > 0; as they shrink, the smoothed χ²
-    tends to the surrogate's (``SoftTreeEnsemble.margin(x, None)`` reproduces it exactly).
-    """
-
-    def __init__(self, surrogate: Any = None,
-                 smoothing: Sequence[float] = DEFAULT_SMOOTHING) -> None:
-        self.surrogate = _resolve_surrogate(surrogate)
-        width = np.asarray(smoothing, dtype=float)
-        if width.shape != (len(SEARCH_NAMES),) or not np.isfinite(width).all() or (
-                width <= 0).any():
-            raise ValueError(f"smoothing must be {len(SEARCH_NAMES)} finite widths > 0 (one per "
-                             f"search coordinate {SEARCH_NAMES}), got {smoothing!r}")
-        self.smoothing = width
-        # seeded probe points on which the soft-tree layout is checked against XGBoost
-        probe = self.surrogate.features(uniform_random(256, seed=0))
-        self.trees = SoftTreeEnsemble(
-            [self.surrogate.gate.get_booster(), self.surrogate.regressor.get_booster()],
-            n_features=probe.shape[1], probe=probe)
-
-    def feature_sigma(self, points: np.ndarray) -> np.ndarray:
-        """Blur of each model input at ``points`` (n, 6), shape (n, n_features): first-order
-        propagation of the search-coordinate widths through the features' Jacobian (analytic;
-        for the ``"running"`` features from the running table's interpolation and its slope —
-        called on every MIGRAD step)."""
-        pts = as_points(points)
-        h = self.smoothing
-        transform = self.surrogate.transform
-        n_par = len(alps.PARAMETERS)
-        sigma = np.empty((len(pts), len(self.surrogate.feature_names)))
-        sigma[:, 0] = h[0]
-        if transform == "raw":
-            sigma[:, 1:] = h[1:]
-            return sigma
-        ln10 = math.log(10.0)
-        scale = FA_REFERENCE_GEV / pts[:, :1]  # (n, 1)
-        sigma[:, 1:n_par] = np.hypot(scale * h[1:], ln10 * (pts[:, 1:] * scale) * h[0])
-        if transform == "running":
-            table = alps.running_table()
-            lf = np.log10(pts[:, 0])
-            couplings = pts[:, 1:, None]
-            response = table.at(lf)  # (n, 9, 5): low-energy couplings per unit coupling
-            low = np.matmul(response, couplings)[:, :, 0]
-            # d feature / d log10 f_a and d feature / d c_i of low · 10⁶ GeV / f_a
-            d_lf = (np.matmul(table.slope_at(lf), couplings)[:, :, 0] - ln10 * low) * scale
-            d_c = response * scale[:, :, None]
-            # |c_bs| from its real and imaginary part (rows 0, 1): the unit vector projects
-            norm = np.hypot(low[:, 0], low[:, 1])[:, None]
-            unit = np.divide(low[:, :2], norm, out=np.zeros_like(low[:, :2]), where=norm > 0)
-            d_lf_abs = (unit * d_lf[:, :2]).sum(axis=1, keepdims=True)
-            d_c_abs = (unit[:, :, None] * d_c[:, :2]).sum(axis=1, keepdims=True)
-            d_lf = np.concatenate([d_lf_abs, d_lf[:, 2:]], axis=1)
-            d_c = np.concatenate([d_c_abs, d_c[:, 2:]], axis=1)
-            sigma[:, n_par:] = np.sqrt((d_lf * h[0]) ** 2 + ((d_c * h[1:]) ** 2).sum(axis=2))
-        return sigma
-
-    def _both(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
-        pts = as_points(points)
-        x = self.surrogate.features(pts).astype(float)
-        sigma = self.feature_sigma(pts)
-        both = self.trees.margin(x, sigma)
-        return both[:, 0], both[:, 1]
-
-    def chi2(self, points: Any) -> np.ndarray:
-        """Smoothed χ² at physical points (n, 6) or (6,), shape (n,), dimensionless."""
-        logit, reg = self._both(points)
-        s = self.surrogate
-        return smooth_combination(reg, logit, logit_threshold=s._logit_threshold(),
-                                  chi2_edge=s.chi2_min + s.cut, penalty_scale=s.penalty_scale)
-
-    def chi2_search(self, z: Any) -> float:
-        """Smoothed χ² of one point in search coordinates (6,) — the function MIGRAD minimises.
-
-        Values outside :data:`SEARCH_BOUNDS` are clipped to the bounds (MIGRAD's bounded
-        parameters stay inside anyway)."""
-        zz = np.asarray(z, dtype=float).reshape(1, -1)
-        if zz.shape[1] != len(SEARCH_NAMES) or not np.isfinite(zz).all():
-            raise ValueError(f"z must be {len(SEARCH_NAMES)} finite search coordinates, got {z!r}")
-        zz = np.clip(zz, SEARCH_BOUNDS[:, 0], SEARCH_BOUNDS[:, 1])
-        pts = from_search(zz)
-        x = self.surrogate.features(pts).astype(float)
-        logit, reg = self.trees.margin(x, self.feature_sigma(pts))[0]
-        s = self.surrogate
-        return float(smooth_combination(reg, logit, logit_threshold=s._logit_threshold(),
-                                        chi2_edge=s.chi2_min + s.cut,
-                                        penalty_scale=s.penalty_scale))
-
-    def _chi2_for_minuit(self, z: np.ndarray) -> float:
-        """:meth:`chi2_search` for MIGRAD: a step that produced non-finite coordinates (a diverged
-        line search near a bound) gets a huge χ², so MIGRAD backs off instead of stopping."""
-        if not np.isfinite(z).all():
-            return _FAILED_CHI2
-        return self.chi2_search(z)

@@ -397,7 +397,7 @@ def fake_alpaca(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return _fake_chi2(points)
 
     monkeypatch.setattr(alps, "chi2", chi2)
-    monkeypatch.setattr(alps, "_alpaca", lambda: None)
+    monkeypatch.setattr(alps, "load_alpaca", lambda: None)
     return calls
 
 

@@ -21,7 +21,7 @@ def derived_ll():
 
 def _direct(point: np.ndarray, integrator: str) -> dict[str, float]:
     """The same quantities through ALPaca's public API, without lecture_utils' helpers."""
-    alpaca = alps._alpaca()
+    alpaca = alps.load_alpaca()
     fa, cq, cu, cd, cl, ce = point
     with alps._quiet():  # ALPaca's own deprecation noise (numpy.matrix), not ours
         high = alpaca.ALPcouplings(

@@ -2,7 +2,7 @@
 dispatcher.
 
 Models are tiny (tens of trees of depth ≤ 4) so that each compiles in about a second; the surrogate
-is trained on the synthetic toy χ² of :mod:`lecture_utils._toy` (a test aid, not physics). Every
+is trained on the synthetic toy χ² of :mod:`lecture_utils.testing` (a test aid, not physics). Every
 library goes to a temporary cache folder (``$LECTURE_UTILS_CACHE``). No test asserts a timing.
 """
 
@@ -23,7 +23,7 @@ import xgboost as xgb
 from lecture_utils import _cache, alps, data
 from lecture_utils import compiled as cp
 from lecture_utils import surrogate as sg
-from lecture_utils._toy import toy_dataset
+from lecture_utils.testing import toy_dataset
 
 SMALL = {"max_depth": 4, "learning_rate": 0.3, "gamma": 0.0, "min_child_weight": 1.0,
          "subsample": 0.8, "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0}
@@ -91,7 +91,7 @@ def test_both_stages_and_combinations_match_xgboost(model: sg.TwoStageSurrogate,
         _close(compiled.predict_regressor(points), model.predict_regressor(points), n_reg)
         # combined: hard (same accept/reject pattern, same finite values) and smooth
         logit = model.gate_logit(points)
-        clear = np.abs(logit - model._logit_threshold()) > cp.tolerance(logit, n_gate)
+        clear = np.abs(logit - model.logit_threshold()) > cp.tolerance(logit, n_gate)
         hard, hard_ref = compiled.predict(points), model.predict(points)
         np.testing.assert_array_equal(np.isinf(hard)[clear], np.isinf(hard_ref)[clear])
         both = np.isfinite(hard) & np.isfinite(hard_ref)
@@ -686,7 +686,7 @@ def test_fast_caller_checks_its_arrays(predictor: cp.BoosterPredictor) -> None:
 # ----------------------------------------------------------------------- structure and overhead
 def test_compiled_surrogate_overrides_only_the_raw_hook() -> None:
     for name in ("predict", "predict_smooth", "delta_chi2", "gate_probability", "gate_logit",
-                 "predict_regressor", "_both", "_inputs", "features", "in_domain"):
+                 "predict_regressor", "_both", "checked_features", "features", "in_domain"):
         assert getattr(cp.CompiledSurrogate, name) is getattr(sg.TwoStageSurrogate, name), name
     assert cp.CompiledSurrogate._raw is not sg.TwoStageSurrogate._raw
 

@@ -230,7 +230,7 @@ def fake_alpaca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAlpaca:
     monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path))
     fake = FakeAlpaca()
     monkeypatch.setattr(alps, "chi2", fake)
-    monkeypatch.setattr(alps, "_alpaca", lambda: None)
+    monkeypatch.setattr(alps, "load_alpaca", lambda: None)
     return fake
 
 

@@ -2,7 +2,7 @@
 importance tables, the feature ↔ parameter map, shap/xgboost compatibility, bad input, plots and
 the on-disk cache of the physics reading.
 
-Models are trained on the synthetic toy χ² of :mod:`lecture_utils._toy` (a test aid, not physics),
+Models are trained on the synthetic toy χ² of :mod:`lecture_utils.testing` (a test aid),
 so the file runs in seconds; one test uses the course's cached ``default_surrogate()``.
 """
 
@@ -21,7 +21,7 @@ import xgboost as xgb  # noqa: E402
 
 from lecture_utils import alps, data, explain  # noqa: E402
 from lecture_utils import surrogate as sg  # noqa: E402
-from lecture_utils._toy import toy_dataset  # noqa: E402
+from lecture_utils.testing import toy_dataset  # noqa: E402
 
 FAST = {"max_depth": 4, "learning_rate": 0.3, "gamma": 0.0, "min_child_weight": 1.0,
         "subsample": 0.8, "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0}

@@ -108,7 +108,7 @@ def test_best_fit_deterministic_and_exact(surrogate) -> None:
     """A small best fit (2 exact candidates, 2 polish steps): same seed → same result, and its
     exact χ² is ALPaca's value at its point."""
     kwargs = {"n_starts": 4, "top_k": 2, "polish_budget": 2, "progress": False}
-    first = alps.best_fit(surrogate, 0, **kwargs)
+    first = fit.best_fit(surrogate, 0, **kwargs)
     again = fit.best_fit(surrogate, 0, **kwargs)
     np.testing.assert_array_equal(first.point, again.point)
     assert first.chi2_exact == again.chi2_exact
@@ -138,11 +138,11 @@ def test_best_fit_deterministic_and_exact(surrogate) -> None:
 def test_default_best_fit_beats_the_training_set(surrogate, validated_error) -> None:
     """The default best fit's exact χ² is not above the lowest exact χ² of the training data,
     allowing for the surrogate's validated (hold-out RMS) error."""
-    result = alps.best_fit(surrogate, seed=0)
+    result = fit.best_fit(surrogate, seed=0)
     _, train_chi2 = sg.training_arrays("train")
     assert result.chi2_exact <= train_chi2.min() + validated_error, (
         result.chi2_exact, train_chi2.min(), validated_error)
-    again = alps.best_fit(surrogate, seed=0)
+    again = fit.best_fit(surrogate, seed=0)
     np.testing.assert_array_equal(result.point, again.point)
 
 
@@ -238,7 +238,7 @@ def test_best_fit_batches_its_exact_evaluations(surrogate, tmp_path, monkeypatch
         return 15.0 + (((z - centre) / np.ptp(fit.SEARCH_BOUNDS, axis=1)) ** 2).sum(axis=1) * 100
 
     monkeypatch.setattr(alps, "chi2", bowl)
-    monkeypatch.setattr(alps, "_alpaca", lambda: None)
+    monkeypatch.setattr(alps, "load_alpaca", lambda: None)
     candidates = pd.DataFrame(fit.from_search([[7.2, 1.5, 0.0, 0.0, 0.0, 0.0],
                                                [6.8, 0.5, -1.0, 0.5, 0.5, 0.5]]),
                               columns=list(alps.PARAMETERS))

@@ -2,7 +2,7 @@
 diagnostics, reproducibility, checkpoints, bad input, and the exact spot-checks.
 
 Most tests use cheap analytic log-probabilities (Gaussians, AR(1) chains) or a surrogate trained
-on the synthetic toy χ² of :mod:`lecture_utils._toy` (a test aid, not physics). The course's
+on the synthetic toy χ² of :mod:`lecture_utils.testing` (a test aid, not physics). The course's
 surrogate and ALPaca appear only in the test marked ``slow``.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from lecture_utils import alps, sampling
 from lecture_utils import compiled as cp
 from lecture_utils import surrogate as sg
-from lecture_utils._toy import toy_chi2, toy_dataset
+from lecture_utils.testing import toy_chi2, toy_dataset
 
 FAST = {"max_depth": 4, "learning_rate": 0.3, "gamma": 0.0, "min_child_weight": 1.0,
         "subsample": 0.8, "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0}

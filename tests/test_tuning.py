@@ -12,8 +12,8 @@ import pytest
 
 from lecture_utils import surrogate as sg
 from lecture_utils import tuning
-from lecture_utils._toy import toy_dataset
 from lecture_utils.stats import REGION_DELTA_CHI2
+from lecture_utils.testing import toy_dataset
 
 TINY = {"n_trials": 5, "seed": 3, "max_estimators": 80, "early_stopping_rounds": 15,
         "report_every": 10, "pruner_startup_trials": 2, "pruner_warmup_rounds": 20,
