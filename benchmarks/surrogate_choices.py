@@ -1,6 +1,6 @@
 """Measure the design choices of the two-stage surrogate on the shipped data (train → hold-out).
 
-Prints tables and writes ``lecture_utils/data/surrogate_choices.json`` (with ``--write``):
+Prints tables and writes ``lecture_utils/data/resources/surrogate_choices.json`` (with ``--write``):
 
 1. feature transform: ``ratio`` (log10 f_a, c_i/f_a) vs ``raw`` (log10 f_a, c_i);
 2. regressor margin: train the regressor on Δχ² < cut + margin for several margins;
@@ -91,7 +91,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--toy", action="store_true", help="synthetic toy χ² instead of the data")
     ap.add_argument("--write", action="store_true",
-                    help="write lecture_utils/data/surrogate_choices.json")
+                    help="write lecture_utils/data/resources/surrogate_choices.json")
     ap.add_argument("--skip", nargs="*", default=[],
                     help="parts to skip: transform margin refit onestage learning")
     ap.add_argument("--train-file", default=None,

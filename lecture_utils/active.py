@@ -71,7 +71,6 @@ Toy functions (:data:`TOY_PROBLEMS`) — Forrester (1-D), Himmelblau and Branin 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -1397,44 +1396,3 @@ def holdout_gain(extension: pd.DataFrame, *, base: str = "train", holdout: str =
                                  hold["chi2"].to_numpy(dtype=float), chi2_min=chi2_min)
         rows.append({"training set": name, "n_train": len(df)} | rep.summary())
     return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------
-# command line: python -m lecture_utils.active extend-train …
-# --------------------------------------------------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> int:
-    """``extend-train``: :func:`extend_train` from the command line (resumable); ``gain``:
-    :func:`holdout_gain` of a finished extension run."""
-    ap = argparse.ArgumentParser(prog="python -m lecture_utils.active",
-                                 description="active learning with the engine")
-    sub = ap.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("extend-train", help="extend the shipped train set with active points")
-    e.add_argument("--n", type=int, required=True, help="number of new evaluations")
-    e.add_argument("--batch-size", type=int, default=16)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--integrator", choices=alps.INTEGRATORS, default="exact")
-    e.add_argument("--initial", default="train", help="shipped data set to start from")
-    e.add_argument("--out", type=Path, default=None,
-                   help="run folder (default datasets/train/active)")
-    e.add_argument("--region-model", choices=REGION_MODELS, default=ALP_REGION_MODEL,
-                   help="the learner's region model (the shipped extension under "
-                   "datasets/train/active was made with 'gp')")
-    e.add_argument("--workers", type=int, default=None)
-    e.add_argument("--no-progress", action="store_true")
-    g = sub.add_parser("gain", help="hold-out metrics of the surrogate without/with a run")
-    g.add_argument("run", type=Path)
-    args = ap.parse_args(list(argv) if argv is not None else None)
-    if args.command == "extend-train":
-        run = extend_train(args.n, batch_size=args.batch_size, seed=args.seed,
-                           truth=args.integrator, initial=args.initial, store=args.out,
-                           learner_options={"region_model": args.region_model},
-                           workers=args.workers, progress=False if args.no_progress else None)
-        print(run.history.to_string())
-        print(f"{len(run.table[run.table['batch'] >= 0])} points in {run.path}")
-    else:
-        print(holdout_gain(load_run(args.run)).to_string())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

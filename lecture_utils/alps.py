@@ -68,6 +68,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ._paths import RESOURCES_DIR
+
 PARAMETERS: tuple[str, ...] = ("fa", "cqL33", "cuR", "cdR", "clL33", "ceR")
 """Names of the six fit parameters, in the column order every array uses."""
 
@@ -738,9 +740,8 @@ def _load_running_table(path: Any, key: str) -> RunningTable | None:
 
 def shipped_exact_running_path() -> Any:
     """Path of the shipped exact running table (``lecture_utils/data``)."""
-    from pathlib import Path
 
-    return Path(__file__).resolve().parent / "data" / SHIPPED_EXACT_RUNNING
+    return RESOURCES_DIR / SHIPPED_EXACT_RUNNING
 
 
 def exact_running_table(*, progress: bool | None = None,
@@ -748,7 +749,7 @@ def exact_running_table(*, progress: bool | None = None,
     """ALPaca's exact running per unit coupling on :data:`TABULATED_GRID_SIZE` nodes of
     log10 f_a: a :class:`RunningTable` whose ``response`` has shape (41, 55, 5), complex.
 
-    Shipped with the package (``lecture_utils/data/exact_running_table.npz``, checked by
+    Shipped with the package (``lecture_utils/data/resources/exact_running_table.npz``, checked by
     :func:`exact_running_key`); with another ALPaca version it is rebuilt once per machine
     (:func:`build_exact_running_table`) and cached under ``cache_dir("running")``.
     """

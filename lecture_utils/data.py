@@ -12,7 +12,8 @@ corrupted chunk is detected, reported with a clear message and skipped, the inta
 readable, and its points count as pending so a resumed run evaluates them again. Results are keyed
 by ``idx``, so a resumed run never duplicates a point.
 
-Shipped data sets live in ``lecture_utils/data/<name>.csv.gz`` with ``<name>.provenance.json``;
+Shipped data sets live in ``lecture_utils/data/resources/<name>.csv.gz`` with
+``<name>.provenance.json``;
 load them with :func:`load`.
 
 The **evaluation cache** keeps one entry per evaluated point, so that notebooks and the package
@@ -45,9 +46,10 @@ import numpy as np
 import pandas as pd
 
 from . import alps
+from ._paths import RESOURCES_DIR
 from ._progress import progress_bar
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "data"
+SHIPPED_DIR = RESOURCES_DIR
 """Folder of the shipped data sets."""
 
 RESULT_COLUMNS: tuple[str, ...] = ("idx", "chi2", "status", "error_type", "error_message",

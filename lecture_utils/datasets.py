@@ -15,7 +15,7 @@
    then once more with the leading-log integrator (so every shipped point has both fidelities).
    The active learner lives above this module in the package's data flow, so :func:`build`
    receives it as ``active_runner`` (the command line passes it);
-5. **export** — ``lecture_utils/data/<name>.csv.gz`` and ``<name>.provenance.json``; the
+5. **export** — ``lecture_utils/data/resources/<name>.csv.gz`` and ``<name>.provenance.json``; the
    ``origin`` column says which stage proposed each point (``…-region``, ``…-other``,
    ``active``). :func:`base_points` returns the set without its active extension.
 

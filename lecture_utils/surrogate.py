@@ -88,6 +88,7 @@ import pandas as pd
 
 from . import alps
 from ._cache import cache_dir, code_fingerprint, content_hash
+from ._paths import RESOURCES_DIR
 from .stats import REGION_DELTA_CHI2, delta_chi2
 
 __all__ = [
@@ -191,7 +192,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
 }
 """Untuned starting values (the shipped, tuned ones are in :data:`HYPERPARAMETERS_PATH`)."""
 
-HYPERPARAMETERS_PATH: Path = Path(__file__).resolve().parent / "data" / \
+HYPERPARAMETERS_PATH: Path = RESOURCES_DIR / \
     "surrogate_hyperparameters.json"
 """The shipped tuned hyperparameters, with the settings and results of the study beside them."""
 

@@ -46,7 +46,6 @@ the settings and results to :data:`lecture_utils.surrogate.HYPERPARAMETERS_PATH`
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import time
@@ -73,18 +72,15 @@ __all__ = [
     "STAGES",
     "PruningCallback",
     "TuningSettings",
-    "add_arguments",
     "best_hyperparameters",
-    "command_line",
     "default_storage",
     "evaluate",
     "fold_indices",
     "load_study",
-    "main",
     "make_pruner",
     "objective",
-    "run",
     "study_name",
+    "study_record",
     "stage_arrays",
     "stage_folds",
     "suggest_params",
@@ -482,7 +478,7 @@ def best_hyperparameters(study: optuna.Study) -> dict[str, Any]:
     return dict(study.best_trial.params)
 
 
-def _study_record(study: optuna.Study) -> dict[str, Any]:
+def study_record(study: optuna.Study) -> dict[str, Any]:
     states = [t.state for t in study.get_trials(deepcopy=False)]
     best = study.best_trial
     return {"study_name": study.study_name, "settings": study.user_attrs.get("settings"),
@@ -527,7 +523,7 @@ def write_hyperparameters(gate: optuna.Study, regressor: optuna.Study, *,
                      "early_stopping_rounds": gs["early_stopping_rounds"]},
         "study": {"data_set": data_set, "data_hash": gs["data_hash"],
                   "n_points": gs["n_points"], "cut": gs["cut"],
-                  "gate": _study_record(gate), "regressor": _study_record(regressor),
+                  "gate": study_record(gate), "regressor": study_record(regressor),
                   "command": command, "versions": {"optuna": optuna.__version__,
                                                    "xgboost": xgb.__version__},
                   "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
@@ -535,57 +531,6 @@ def write_hyperparameters(gate: optuna.Study, regressor: optuna.Study, *,
     path = Path(path)
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path
-
-
-# --------------------------------------------------------------------------------------------
-# command line
-# --------------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the options of ``python -m lecture_utils tune`` to ``parser``."""
-    parser.add_argument("--stage", choices=(*STAGES, "both"), default="both")
-    parser.add_argument("--n-trials", type=int, default=60, help="finished trials per stage")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--folds", type=int, default=1,
-                        help="1: fixed validation split; k ≥ 2: stratified k-fold CV")
-    parser.add_argument("--batch-size", type=int, default=1,
-                        help="trials asked at once (the result depends on it, not on --workers)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes per batch")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="stop each stage after this many seconds (between batches)")
-    parser.add_argument("--data", default=",".join(sg.TRAINING_SETS),
-                        help="shipped data set(s) to tune on, comma-separated (default: the "
-                             "course's training sets)")
-    parser.add_argument("--transform", choices=sg.FEATURE_TRANSFORMS, default="running",
-                        help="feature transform of the surrogate (lecture_utils.surrogate; the "
-                             "course's surrogate uses 'running')")
-    parser.add_argument("--max-estimators", type=int, default=sg.MAX_ESTIMATORS,
-                        help="upper bound on trees per trial (early stopping picks the number)")
-    parser.add_argument("--storage", default=None, help="optuna storage URL (default: SQLite "
-                        "file in the package cache)")
-    parser.add_argument("--study-prefix", default="surrogate",
-                        help="studies are named PREFIX-STAGE-TRANSFORM-DATAHASH8 (resumed by "
-                             "name)")
-    parser.add_argument("--write", type=Path, default=None,
-                        help="write the best hyperparameters here (with --stage both); default: "
-                             "the shipped file")
-    parser.add_argument("--no-write", action="store_true", help="do not write hyperparameters")
-    parser.add_argument("--no-progress", action="store_true")
-    return parser
-
-
-def command_line(args: argparse.Namespace) -> str:
-    """The canonical command reproducing a parsed ``tune`` call (everything that affects the
-    result; ``--workers`` and output options do not)."""
-    parts = ["python -m lecture_utils tune", f"--stage {args.stage}",
-             f"--n-trials {args.n_trials}", f"--folds {args.folds}", f"--seed {args.seed}",
-             f"--batch-size {args.batch_size}", f"--max-estimators {args.max_estimators}",
-             f"--data {args.data}", f"--transform {args.transform}",
-             f"--study-prefix {args.study_prefix}"]
-    if args.timeout is not None:
-        parts.append(f"--timeout {args.timeout:g}")
-    if args.storage:
-        parts.append(f"--storage {args.storage}")
-    return " ".join(parts)
 
 
 def data_sets(spec: str) -> tuple[str, ...]:
@@ -600,37 +545,3 @@ def study_name(prefix: str, stage: str, transform: str, data_hash: str) -> str:
     """Name of a CLI study: ``PREFIX-STAGE-TRANSFORM-DATAHASH8`` (a study resumes by name, so
     everything its settings depend on that the CLI varies is in the name)."""
     return f"{prefix}-{stage}-{transform}-{data_hash[:8]}"
-
-
-def run(args: argparse.Namespace) -> int:
-    """Execute a parsed ``tune`` command line (see :func:`add_arguments`); prints a JSON
-    summary. This is the hook for ``python -m lecture_utils tune``."""
-    points, chi2 = sg.training_arrays(data_sets(args.data))
-    dhash = sg.training_data_hash(points, chi2)
-    stages = STAGES if args.stage == "both" else (args.stage,)
-    studies = {}
-    for stage in stages:
-        name = study_name(args.study_prefix, stage, args.transform, dhash)
-        studies[stage] = tune(points, chi2, stage, study_name=name, storage=args.storage,
-                              n_trials=args.n_trials, seed=args.seed,
-                              batch_size=args.batch_size, workers=args.workers,
-                              timeout=args.timeout, max_estimators=args.max_estimators,
-                              folds=args.folds, transform=args.transform,
-                              progress=False if args.no_progress else None)
-    summary = {s: _study_record(st) for s, st in studies.items()}
-    if args.stage == "both" and not args.no_write:
-        summary["written"] = str(write_hyperparameters(
-            studies["gate"], studies["regressor"], path=args.write or sg.HYPERPARAMETERS_PATH,
-            data_set=args.data, command=command_line(args)))
-    print(json.dumps(summary, indent=2, default=str))
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lecture_utils tune [options]`` (see :func:`add_arguments`)."""
-    import sys
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = add_arguments(argparse.ArgumentParser(prog="python -m lecture_utils tune",
-                                                   description=__doc__.split("\n")[0]))
-    return run(parser.parse_args(argv))

@@ -163,7 +163,7 @@ def test_cli(toy: tuple[np.ndarray, np.ndarray], tmp_path: Path,
     out = tmp_path / "hp.json"
     argv = ["--n-trials", "2", "--seed", "1", "--storage", _url(tmp_path), "--max-estimators",
             "60", "--write", str(out), "--no-progress"]
-    from lecture_utils.__main__ import main as cli_main
+    from lecture_utils.cli import main as cli_main
 
     assert cli_main(["tune", *argv]) == 0  # python -m lecture_utils tune ...
     summary = json.loads(capsys.readouterr().out)
@@ -181,14 +181,14 @@ def test_cli(toy: tuple[np.ndarray, np.ndarray], tmp_path: Path,
     with pytest.raises(ValueError, match="no data set"):
         tuning.data_sets(" , ")
     # rerunning the same command resumes the finished studies: nothing new
-    assert tuning.main(argv) == 0
+    assert cli_main(["tune", *argv]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["gate"]["n_trials"] == 2
     # the transform is part of the command and of the study names (a study resumes by name)
     assert "--transform running" in cmd  # the CLI default: the course's features
     assert doc["settings"]["transform"] == "running"
     assert doc["study"]["gate"]["study_name"].startswith("surrogate-gate-running-")
-    assert tuning.main([*argv, "--transform", "ratio", "--no-write"]) == 0
+    assert cli_main(["tune", *argv, "--transform", "ratio", "--no-write"]) == 0
     ratio = json.loads(capsys.readouterr().out)
     assert ratio["gate"]["study_name"].startswith("surrogate-gate-ratio-")
 
