@@ -2,9 +2,9 @@
 #
 #   make book       install (if needed) and build the HTML book into _build/html, executing every notebook
 #   make check-book open every page of the built book in headless Chromium and check it (after make book)
-#   make test       install (if needed) and run the unit tests + nbval over every notebook (not slow)
+#   make test       install (if needed); import-linter, unit tests + nbval over every notebook (not slow)
 #   make test-slow  the slow end-to-end tests (pytest -m slow)
-#   make lint       ruff over the package, the tests and the benchmarks
+#   make lint       ruff over the package, tests and benchmarks; import-linter (the layers)
 #   make clean      remove build outputs (keeps .venv);  make distclean also removes .venv
 #
 # Everything runs from the pinned environment in .venv (Python 3.12, requirements.lock).
@@ -24,24 +24,29 @@ STAMP := $(VENV)/.installed
 # use the headless Agg backend; the book must NOT (ipykernel only installs its inline backend, which
 # puts figures into the pages, when MPLBACKEND is unset).
 export LECTURE_UTILS_PROGRESS := 0
-TEST_ENV := LECTURE_UTILS_PROGRESS=0 MPLBACKEND=Agg
-BOOK_ENV := env -u MPLBACKEND LECTURE_UTILS_PROGRESS=0
+TEST_ENV = LECTURE_UTILS_PROGRESS=0 MPLBACKEND=Agg LECTURE_UTILS_TEST_CACHE=$(ARTEFACT_CACHE)
+BOOK_ENV = env -u MPLBACKEND LECTURE_UTILS_PROGRESS=0 LECTURE_UTILS_CACHE=$(ARTEFACT_CACHE)
 
 PYTEST_ARGS ?=
 BOOK_ARGS ?=
 
 # Notebook outputs are cached under _build (execute_notebooks: cache in _config.yml). The cache is
-# keyed by the code in each notebook only, so it is wiped whenever the package, its data or the
-# pinned environment changes: a cached output never hides a change in lecture_utils.
+# keyed by the code in each notebook only, so it is wiped whenever the package can give other
+# results: its fingerprint (the code without docstrings and comments, and the shipped files;
+# lecture_utils._cache.package_fingerprint) or the pinned environment changed. Editing documentation
+# keeps it.
 NB_CACHE := _build/.jupyter_cache
-NB_CACHE_STAMP := _build/.jupyter_cache.stamp
+NB_FINGERPRINT := _build/.jupyter_cache.fingerprint
+# Trained models, compiled libraries and sampled posteriors of `make test` and `make book`: one
+# folder under _build, so the book reuses what the tests built (the keys hold everything a result
+# depends on; the tests never read ~/.cache).
+ARTEFACT_CACHE := $(CURDIR)/_build/cache
 # MathJax installed into the book's static files (see the mathjax rule below).
 MATHJAX_DIR := book/_static/mathjax
 MATHJAX_STAMP := $(MATHJAX_DIR)/.installed
 NPM_DIR := _build/npm
-PKG_FILES := $(shell find lecture_utils -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: help venv test test-slow book check-book mathjax lint clean distclean
+.PHONY: help venv test test-slow book check-book mathjax lint clean distclean nb-cache
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# *//'
@@ -76,22 +81,28 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 test: venv
-	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/lint-imports
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 # pytest exits 5 when nothing is selected: no slow test is not a failure.
 test-slow: venv
-	$(TEST_ENV) $(BIN)/python -m pytest -m slow $(PYTEST_ARGS) || { status=$$?; \
+	$(TEST_ENV) $(BIN)/python -m pytest -m slow --durations=15 $(PYTEST_ARGS) || { status=$$?; \
 	    if [ $$status -eq 5 ]; then echo "no slow tests selected"; else exit $$status; fi; }
 
-$(NB_CACHE_STAMP): $(PKG_FILES) requirements.lock pyproject.toml
-	rm -rf $(NB_CACHE)
-	mkdir -p $(dir $@)
-	touch $@
+# Wipe the notebook cache when the package's fingerprint or the environment changed.
+nb-cache: venv
+	@mkdir -p _build
+	@fp="$$($(BIN)/python -c 'from lecture_utils._cache import package_fingerprint as f; print(f())') \
+	    $$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-64)"; \
+	if [ "$$fp" != "$$(cat $(NB_FINGERPRINT) 2>/dev/null)" ]; then \
+	    echo ">>> package or environment changed: clearing the notebook cache"; \
+	    rm -rf $(NB_CACHE); echo "$$fp" > $(NB_FINGERPRINT); \
+	fi
 
 # -W: warnings are errors; -n: nitpicky references; --keep-going: report every problem before failing.
 # A raising cell fails the build (allow_errors: false + nb_execution_raise_on_error in _config.yml);
 # its traceback is printed (nb_execution_show_tb). The kernel gets no MPLBACKEND (inline figures).
-book: venv $(NB_CACHE_STAMP) $(MATHJAX_STAMP)
+book: venv nb-cache $(MATHJAX_STAMP)
 	$(BOOK_ENV) $(BIN)/jupyter-book build . -W -n --keep-going $(BOOK_ARGS)
 
 # MathJax is served from the book itself (_config.yml: mathjax_path), so pages typeset formulas
@@ -131,7 +142,8 @@ binder/requirements.txt: requirements.lock
 
 # (benchmarks/ may not exist yet in a fresh clone: git keeps no empty folders)
 lint: venv
-	$(BIN)/ruff check $(wildcard lecture_utils tests benchmarks)
+	$(BIN)/ruff check $(wildcard lecture_utils tests benchmarks book/_ext)
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

@@ -48,7 +48,7 @@ its regressor's error on all true-region points (the tutorial's definition).
 Exact-evaluation estimate: a power law ``MAE = a n^(−b)`` is fitted to the median region MAE versus
 budget (learner; surrogate on active points; surrogate on LHS points) on the leading-log pool and
 solved for the tutorial's 0.143. This assumes that the exact χ² is as learnable as the leading-log
-one (their difference inside the region has a standard deviation of ~0.5, DESIGN §4) and that the
+one (their difference inside the region has a standard deviation of ~0.5) and that the
 power law holds beyond the measured budgets — an extrapolation, stated as such.
 
 The last line reads ``region-error ratio LHS/AL: <x>`` — for the ALP problem at the largest

@@ -53,7 +53,7 @@ def _row(label: str, model: sg.TwoStageSurrogate, seconds: float, pts: np.ndarra
 
 def _fit(pts: np.ndarray, chi2: np.ndarray, hp: dict[str, Any], **kw: Any
          ) -> tuple[sg.TwoStageSurrogate, float]:
-    settings = {k: hp["settings"][k] for k in sg._FIT_SETTINGS} | kw
+    settings = {k: hp["settings"][k] for k in sg.FIT_SETTINGS} | kw
     t0 = time.perf_counter()
     m = sg.TwoStageSurrogate.fit(pts, chi2, gate_params=hp["gate"],
                                  regressor_params=hp["regressor"], **settings)
@@ -139,7 +139,7 @@ def main() -> None:
                              one_stage(pts, chi2, tpts, tchi2, hp, "log")])
     if "learning" not in args.skip:
         sizes = [n for n in (250, 500, 1000, 2000, 3000, 4000, 6000) if n < len(pts)] + [len(pts)]
-        settings = {k: hp["settings"][k] for k in sg._FIT_SETTINGS if k != "seed"}
+        settings = {k: hp["settings"][k] for k in sg.FIT_SETTINGS if k != "seed"}
         lc = sg.learning_curve(pts, chi2, tpts, tchi2, sizes, seed=0, gate_params=hp["gate"],
                                regressor_params=hp["regressor"], **settings)
         show("learning_curve", lc.to_dict("records"))

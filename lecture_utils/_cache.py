@@ -151,3 +151,21 @@ def code_fingerprint(*modules: ModuleType | str) -> str:
             h.update(f"{mod.__name__}:{rel}\0".encode())
             h.update(_file_fingerprint(str(path), st.st_mtime_ns, st.st_size).encode())
     return h.hexdigest()
+
+
+def package_fingerprint() -> str:
+    """A hash of everything in the package that results can depend on: the code of every module
+    (as :func:`code_fingerprint`) and the bytes of the shipped files.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits; unchanged by edits to documentation, comments or layout.
+    """
+    from ._paths import RESOURCES_DIR
+
+    h = hashlib.sha256(code_fingerprint(__name__.rpartition(".")[0]).encode())
+    for path in sorted(p for p in RESOURCES_DIR.rglob("*") if p.is_file()):
+        h.update(path.relative_to(RESOURCES_DIR).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()

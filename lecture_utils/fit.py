@@ -1,9 +1,8 @@
 """The ALP fit end to end: best fit, profiles on the surrogate, exact checks, significance.
 
 This module is a *use* of the surrogate (the last stage of the one-way data flow): it imports
-:mod:`alps`, :mod:`data`, :mod:`design`, :mod:`stats`, :mod:`surrogate` and, inside
-:func:`posterior`, :mod:`sampling`; nothing imports it except :func:`lecture_utils.alps.best_fit`,
-which delegates here lazily (inside the function, so the module-level imports stay one-way).
+:mod:`alps`, :mod:`data`, :mod:`design`, :mod:`stats`, :mod:`surrogate`, :mod:`smooth` and, inside
+:func:`posterior`, :mod:`sampling`; only the command line imports it.
 
 Coordinates
 -----------
@@ -56,6 +55,7 @@ Also here: :func:`cached_table` (ALPaca tables such as :func:`alps.observable_ta
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import uuid
@@ -509,7 +509,7 @@ def profile_1d(parameter: str, grid: Any, *, start: Any,
     """
     sm = SmoothedSurrogate() if smoothed is None else smoothed
     index = _search_index(parameter)
-    runs = [stats.profile_1d(sm._chi2_for_minuit, z0, index, grid, bounds=SEARCH_BOUNDS.tolist(),
+    runs = [stats.profile_1d(sm.chi2_for_minuit, z0, index, grid, bounds=SEARCH_BOUNDS.tolist(),
                              names=SEARCH_NAMES, tol=tol, progress=progress)
             for z0 in _profile_starts(start)]
     if len(runs) == 1:
@@ -518,12 +518,10 @@ def profile_1d(parameter: str, grid: Any, *, start: Any,
     pick = np.argmin(chi2, axis=0)
     cols = np.arange(chi2.shape[1])
     best_run = runs[int(np.argmin([r.chi2_min for r in runs]))]
-    return stats.Profile1D(
-        index=best_run.index, name=best_run.name, names=best_run.names, grid=best_run.grid,
-        chi2=chi2[pick, cols], params=np.array([runs[r].params[c] for c, r in enumerate(pick)]),
-        valid=np.array([runs[r].valid[c] for c, r in enumerate(pick)]),
-        best_fit=best_run.best_fit, chi2_min=best_run.chi2_min,
-        _minimiser=best_run._minimiser)
+    return dataclasses.replace(
+        best_run, chi2=chi2[pick, cols],
+        params=np.array([runs[r].params[c] for c, r in enumerate(pick)]),
+        valid=np.array([runs[r].valid[c] for c, r in enumerate(pick)]))
 
 
 def profile_2d(parameters: tuple[str, str], grid_x: Any, grid_y: Any, *, start: Any,
@@ -536,7 +534,7 @@ def profile_2d(parameters: tuple[str, str], grid_x: Any, grid_y: Any, *, start: 
     if len(parameters) != 2:
         raise ValueError(f"parameters must name two search coordinates, got {parameters!r}")
     indices = (_search_index(parameters[0]), _search_index(parameters[1]))
-    runs = [stats.profile_2d(sm._chi2_for_minuit, z0, indices, grid_x, grid_y,
+    runs = [stats.profile_2d(sm.chi2_for_minuit, z0, indices, grid_x, grid_y,
                              bounds=SEARCH_BOUNDS.tolist(), names=SEARCH_NAMES, tol=tol,
                              progress=progress)
             for z0 in _profile_starts(start)]

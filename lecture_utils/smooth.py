@@ -45,11 +45,8 @@ SEARCH_BOUNDS: np.ndarray = alps.DOMAIN.unit_bounds
 
 DEFAULT_SMOOTHING: tuple[float, ...] = (0.02, 0.05, 0.05, 0.05, 0.05, 0.05)
 """Gaussian blur σ of :class:`SmoothedSurrogate` in search coordinates: 0.02 in log10 f_a and 0.05
-in each coupling — 0.7–1.2 % of the width of the domain. Measured on the hold-out points in the
-region with the course's surrogate (``"running"`` features, 5,000 training points): the blur moves
-the smooth χ² by 0.15 on average, against the surrogate's own error of 0.43 there (the smoothed
-χ² is off by 0.39); twice this blur moves it by 0.33 and the smoothed χ² is off by 0.47 — the
-low-energy features make the valley steep, so less blur suffices (chapter 8 repeats the check).
+in each coupling — 0.7–1.2 % of the width of the domain, small against the surrogate's own error
+in the region (chapter 8 checks this on the hold-out points).
 """
 
 
@@ -297,7 +294,8 @@ class SmoothedSurrogate:
             sigma[:, n_par:] = np.sqrt((d_lf * h[0]) ** 2 + ((d_c * h[1:]) ** 2).sum(axis=2))
         return sigma
 
-    def _both(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
+    def stage_outputs(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Smoothed gate log-odds and regressor χ² at physical points (n, 6), each shape (n,)."""
         pts = as_points(points)
         x = self.surrogate.features(pts).astype(float)
         sigma = self.feature_sigma(pts)
@@ -306,7 +304,7 @@ class SmoothedSurrogate:
 
     def chi2(self, points: Any) -> np.ndarray:
         """Smoothed χ² at physical points (n, 6) or (6,), shape (n,), dimensionless."""
-        logit, reg = self._both(points)
+        logit, reg = self.stage_outputs(points)
         s = self.surrogate
         return smooth_combination(reg, logit, logit_threshold=s.logit_threshold(),
                                   chi2_edge=s.chi2_min + s.cut, penalty_scale=s.penalty_scale)
@@ -328,7 +326,7 @@ class SmoothedSurrogate:
                                         chi2_edge=s.chi2_min + s.cut,
                                         penalty_scale=s.penalty_scale))
 
-    def _chi2_for_minuit(self, z: np.ndarray) -> float:
+    def chi2_for_minuit(self, z: np.ndarray) -> float:
         """:meth:`chi2_search` for MIGRAD: a step that produced non-finite coordinates (a diverged
         line search near a bound) gets a huge χ², so MIGRAD backs off instead of stopping."""
         if not np.isfinite(z).all():

@@ -32,7 +32,7 @@ Storage and resumption
     the study of the given name if it exists, checks that its recorded settings match, marks trials
     left running by a killed process as failed, and continues until ``n_trials`` trials finished.
 Parallelism that stays reproducible
-    optuna's ``n_jobs > 1`` draws the sampler seed at random (DESIGN §6), and independent workers
+    optuna's ``n_jobs > 1`` draws the sampler seed at random, and independent workers
     pulling from one storage see each other's trials in a timing-dependent order. Here the main
     process *asks* a batch of ``batch_size`` trials, separate worker processes (``workers``)
     evaluate them — each reporting to the shared storage for pruning — and the main process *tells*
@@ -100,7 +100,7 @@ SEARCH_SPACE: dict[str, BaseDistribution] = {
     "reg_alpha": FloatDistribution(0.0, 1.2),
     "reg_lambda": FloatDistribution(0.0, 1.2),
 }
-"""The searched XGBoost parameters and their ranges (at least the tutorial's, DESIGN §5)."""
+"""The searched XGBoost parameters and their ranges (at least those of the reference tutorial)."""
 
 REPORT_EVERY: int = 25
 """Boosting rounds between two reports to the pruner."""

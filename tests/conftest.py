@@ -1,13 +1,28 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures shared by several test modules, and the test session's private artefact cache.
+
+Every test session gets its own artefact cache (``$LECTURE_UTILS_CACHE``), so no result depends on
+what an earlier session or the user left in ``~/.cache``: a temporary folder, or the folder named
+by ``$LECTURE_UTILS_TEST_CACHE`` (``make test`` points it into ``_build/`` so that ``make book``
+reuses the trained models and sampled posteriors; its keys hold everything a result depends on).
+The notebook kernels of the nbval tests inherit the variable.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from lecture_utils import _cache
+from lecture_utils import _cache, alps, surrogate
+from lecture_utils.testing import toy_dataset
+
+# the book's own helpers (book/_ext/booktools.py) are not part of the package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
 from lecture_utils import compiled as cp
 
 
@@ -25,3 +40,84 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop(_cache.ENV_VAR, None)
     else:
         os.environ[_cache.ENV_VAR] = old
+
+
+TEST_CACHE_VAR = "LECTURE_UTILS_TEST_CACHE"
+_session_cache: tempfile.TemporaryDirectory[str] | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point ``$LECTURE_UTILS_CACHE`` at this session's cache before anything is collected."""
+    global _session_cache
+    folder = os.environ.get(TEST_CACHE_VAR)
+    if not folder:
+        _session_cache = tempfile.TemporaryDirectory(prefix="lecture_utils-test-cache-")
+        folder = _session_cache.name
+        os.environ[TEST_CACHE_VAR] = folder  # the nbval runs inside this session share it
+    os.environ[_cache.ENV_VAR] = str(folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _session_cache is not None:
+        os.environ.pop(TEST_CACHE_VAR, None)
+        _session_cache.cleanup()
+
+
+# --------------------------------------------------------------------------- shared stand-ins
+class FakeAlpaca:
+    """A stand-in for ALPaca's χ² that counts its calls (a test aid, not physics).
+
+    ``value`` is the χ² as a function of physical points (n, 6); the default is a smooth bowl in
+    the couplings. A point whose c_uR equals ``fail_cuR`` raises, as a failed evaluation would.
+    The engine evaluates in this process (executor ``"serial"``), so patching ``alps.chi2``
+    reaches it.
+    """
+
+    def __init__(self, fail_cuR: float | None = None) -> None:
+        self.calls: list[np.ndarray] = []
+        self.fail_cuR = fail_cuR
+        self.value_fn: Callable[[np.ndarray], np.ndarray] = self.value
+
+    @staticmethod
+    def value(points: np.ndarray) -> np.ndarray:
+        return 12.0 + np.log10(points[:, 0]) + (points[:, 1:] ** 2).sum(axis=1)
+
+    def __call__(self, points: np.ndarray, integrator: str = "exact", **kwargs: object
+                 ) -> np.ndarray:
+        pts = np.atleast_2d(np.asarray(points, dtype=float))
+        self.calls.append(pts.copy())
+        if self.fail_cuR is not None and np.any(pts[:, 2] == self.fail_cuR):
+            raise ZeroDivisionError("simulated ALPaca failure")
+        return self.value_fn(pts)
+
+    @property
+    def n_points(self) -> int:
+        return sum(len(c) for c in self.calls)
+
+
+@pytest.fixture()
+def fake_alpaca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAlpaca:
+    """ALPaca replaced by :class:`FakeAlpaca`, with an artefact cache of the test's own (fake χ²
+    values must never reach a cache that other tests read)."""
+    monkeypatch.setenv(_cache.ENV_VAR, str(tmp_path))
+    fake = FakeAlpaca()
+    monkeypatch.setattr(alps, "chi2", fake)
+    monkeypatch.setattr(alps, "load_alpaca", lambda: None)
+    return fake
+
+
+TOY_PARAMS: dict[str, float] = {
+    "max_depth": 4, "learning_rate": 0.3, "gamma": 0.0, "min_child_weight": 1.0, "subsample": 0.8,
+    "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0}
+"""Small, fast XGBoost settings for surrogates of the toy χ² (:mod:`lecture_utils.testing`)."""
+
+TOY_FIT: dict[str, object] = {"gate_params": TOY_PARAMS, "regressor_params": TOY_PARAMS,
+                              "max_estimators": 60, "early_stopping_rounds": 10}
+"""Keywords of :meth:`TwoStageSurrogate.fit` for toy surrogates."""
+
+
+@pytest.fixture(scope="session")
+def toy_surrogate() -> surrogate.TwoStageSurrogate:
+    """One two-stage surrogate of the toy χ² (1,500 seeded points), shared by the test modules
+    that need *a* trained model rather than a particular one."""
+    return surrogate.TwoStageSurrogate.fit(*toy_dataset(1500, seed=21), seed=3, **TOY_FIT)

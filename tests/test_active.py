@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FakeAlpaca
 from scipy import integrate, stats
 
 from lecture_utils import active, alps, data
@@ -389,23 +390,17 @@ def _fake_chi2(points: np.ndarray, integrator: str = "exact", **_: object) -> np
 
 
 @pytest.fixture
-def fake_alpaca(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-
-    def chi2(points: np.ndarray, integrator: str = "exact", **kw: object) -> np.ndarray:
-        calls.append(len(np.atleast_2d(points)))
-        return _fake_chi2(points)
-
-    monkeypatch.setattr(alps, "chi2", chi2)
-    monkeypatch.setattr(alps, "load_alpaca", lambda: None)
-    return calls
+def fake_alpaca(fake_alpaca: FakeAlpaca) -> FakeAlpaca:
+    """The shared stand-in (tests/conftest.py) with a bowl that the learner can find."""
+    fake_alpaca.value_fn = _fake_chi2
+    return fake_alpaca
 
 
-def test_run_active_stores_provenance_and_resumes(tmp_path: Path, fake_alpaca: list[int]) -> None:
+def test_run_active_stores_provenance_and_resumes(tmp_path: Path, fake_alpaca: FakeAlpaca) -> None:
     kw = {"n_initial": 6, "batch_size": 4, "seed": 1, "parameters": ("fa", "cuR"),
           "executor": "serial", "progress": False}
     first = active.run_active("leadinglog", budget=10, store=tmp_path / "run", **kw)
-    assert sum(fake_alpaca) == 10
+    assert fake_alpaca.n_points == 10
     assert list(first.table["origin"]) == ["lhs"] * 6 + ["active"] * 4
     assert first.stop_reason == "budget"
     st = data.Store.open(tmp_path / "run" / "batch-0001")
@@ -415,7 +410,7 @@ def test_run_active_stores_provenance_and_resumes(tmp_path: Path, fake_alpaca: l
     np.testing.assert_array_equal(first.table["cqL33"], 0.0)
     # extending the budget resumes: the first 10 points are read back, not evaluated again
     more = active.run_active("leadinglog", budget=18, store=tmp_path / "run", **kw)
-    assert sum(fake_alpaca) == 18
+    assert fake_alpaca.n_points == 18
     pd.testing.assert_frame_equal(more.table.iloc[:10], first.table)
     # and equals a run that went to 18 in one go
     fresh = active.run_active("leadinglog", budget=18, store=tmp_path / "fresh", **kw)
@@ -427,14 +422,14 @@ def test_run_active_stores_provenance_and_resumes(tmp_path: Path, fake_alpaca: l
     assert run_meta["identity"]["parameters"] == ["fa", "cuR"]
 
 
-def test_run_active_from_given_initial_data(tmp_path: Path, fake_alpaca: list[int]) -> None:
+def test_run_active_from_given_initial_data(tmp_path: Path, fake_alpaca: FakeAlpaca) -> None:
     pts = alps.DOMAIN.from_unit(np.random.default_rng(0).random((12, 6)))
     vals = _fake_chi2(pts)
     run = active.extend_train(5, batch_size=3, truth="leadinglog",
                               initial=pd.DataFrame(pts, columns=list(alps.PARAMETERS)).assign(
                                   chi2=vals + 100.0, chi2_leadinglog=vals),
                               store=tmp_path / "ext", executor="serial", progress=False)
-    assert sum(fake_alpaca) == 5
+    assert fake_alpaca.n_points == 5
     assert run.learner.n_evaluated == 17
     np.testing.assert_array_equal(run.learner.values[:12], vals)  # leading-log column used
     new = active.load_run(tmp_path / "ext")
@@ -474,7 +469,7 @@ def test_holdout_gain_compares_two_training_sets() -> None:
 
 @pytest.mark.slow
 def test_extend_train_with_the_real_leading_log_chi2(tmp_path: Path) -> None:
-    """Issue 6, item 4, on leading-log with a few points: starts from the shipped train set's
+    """The data-set extension on leading-log with a few points: starts from the shipped train set's
     leading-log values, writes active points with provenance, resumes without re-evaluating."""
     initial = data.load("train").head(40)
     run = active.extend_train(4, batch_size=2, truth="leadinglog", initial=initial,

@@ -245,14 +245,15 @@ def test_exact_running_table_node_is_alpacas_exact_running() -> None:
     live = alps.couplings_response(fa, "exact")
     np.testing.assert_allclose(live, table.response[k], rtol=1e-9, atol=1e-12)
     c = np.array([1.1, -2.3, 0.4, 2.9, -0.6])
-    direct = alps._flatten_va_below(alps.couplings_low(np.r_[fa, c], "exact").values)
+    direct = alps.running._flatten_va_below(alps.couplings_low(np.r_[fa, c], "exact").values)
     linear = table.response[k] @ c
     scale = np.abs(direct).max()
     assert scale > 1.0
     np.testing.assert_allclose(linear, direct, rtol=0, atol=2e-3 * scale)
     # the leading-log response is exactly linear, and running_response is its named rows
     ll = alps.couplings_response(fa, "leadinglog")
-    rows = [alps._layout_index(key, row, col) for _, key, row, col, _ in alps.RUNNING_COUPLINGS]
+    rows = [alps.running._layout_index(key, row, col)
+            for _, key, row, col, _ in alps.RUNNING_COUPLINGS]
     parts = [part for *_, part in alps.RUNNING_COUPLINGS]
     expected = np.array([getattr(ll[r], p) for r, p in zip(rows, parts, strict=True)])
     np.testing.assert_array_equal(alps.running_response(fa), expected)
@@ -285,20 +286,20 @@ def test_running_table_files_are_checked_by_key(tmp_path) -> None:
     table = alps.RunningTable(np.array([6.0, 7.0]), np.ones((2, 3, 5), dtype=complex))
     path = tmp_path / "t.npz"
     alps.save_running_table(table, path, "abc")
-    loaded = alps._load_running_table(path, "abc")
+    loaded = alps.running._load_running_table(path, "abc")
     assert loaded is not None
     np.testing.assert_array_equal(loaded.response, table.response)
-    assert alps._load_running_table(path, "other") is None          # stale: rebuild
-    assert alps._load_running_table(tmp_path / "missing.npz", "abc") is None
+    assert alps.running._load_running_table(path, "other") is None          # stale: rebuild
+    assert alps.running._load_running_table(tmp_path / "missing.npz", "abc") is None
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    assert alps._load_running_table(tmp_path / "bad.npz", "abc") is None
+    assert alps.running._load_running_table(tmp_path / "bad.npz", "abc") is None
 
 
 def test_va_below_layout_round_trip() -> None:
     rng = np.random.default_rng(0)
     vec = rng.normal(size=alps.VA_BELOW_SIZE) + 1j * rng.normal(size=alps.VA_BELOW_SIZE)
-    values = alps._unflatten_va_below(vec)
+    values = alps.running._unflatten_va_below(vec)
     assert [k for k, _ in alps.VA_BELOW_LAYOUT] == list(values)
-    np.testing.assert_array_equal(alps._flatten_va_below(values), vec)
+    np.testing.assert_array_equal(alps.running._flatten_va_below(values), vec)
     with pytest.raises(RuntimeError, match="expected"):
-        alps._flatten_va_below({"cuV": np.zeros((2, 2))})
+        alps.running._flatten_va_below({"cuV": np.zeros((2, 2))})

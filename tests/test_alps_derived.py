@@ -23,7 +23,7 @@ def _direct(point: np.ndarray, integrator: str) -> dict[str, float]:
     """The same quantities through ALPaca's public API, without lecture_utils' helpers."""
     alpaca = alps.load_alpaca()
     fa, cq, cu, cd, cl, ce = point
-    with alps._quiet():  # ALPaca's own deprecation noise (numpy.matrix), not ours
+    with alps.quiet():  # ALPaca's own deprecation noise (numpy.matrix), not ours
         high = alpaca.ALPcouplings(
             {"cqL": np.diag([0.0, 0.0, cq]), "cuR": cu, "cdR": cd,
              "clL": np.diag([0.0, 0.0, cl]), "ceR": ce},

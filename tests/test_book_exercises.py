@@ -1,4 +1,4 @@
-"""lecture_utils.book: the exercise list of the instructors' page, read from the chapters."""
+"""book/_ext/booktools.py: the exercise list of the instructors' page, read from the chapters."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import re
 import textwrap
 from pathlib import Path
 
+import booktools as book  # book/_ext, on the path by tests/conftest.py
 import pytest
-
-from lecture_utils import book
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urldefrag, urlsplit
 
+import booktools as book  # book/_ext, on the path by tests/conftest.py
 import pytest
-
-from lecture_utils import book
 
 # End-to-end and dependent on a built book: not part of `make test` (which runs before the book
 # is built in CI); `make check-book` runs this file explicitly.

@@ -25,18 +25,12 @@ from lecture_utils import compiled as cp
 from lecture_utils import surrogate as sg
 from lecture_utils.testing import toy_dataset
 
-SMALL = {"max_depth": 4, "learning_rate": 0.3, "gamma": 0.0, "min_child_weight": 1.0,
-         "subsample": 0.8, "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0}
-FIT = {"gate_params": SMALL, "regressor_params": SMALL, "max_estimators": 40,
-       "early_stopping_rounds": 10}
-
-
 pytestmark = pytest.mark.usefixtures("private_cache")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
-def model() -> sg.TwoStageSurrogate:
-    return sg.TwoStageSurrogate.fit(*toy_dataset(1500, seed=21), seed=3, **FIT)
+def model(toy_surrogate: sg.TwoStageSurrogate) -> sg.TwoStageSurrogate:
+    return toy_surrogate
 
 
 @pytest.fixture(scope="module")
@@ -145,9 +139,9 @@ def test_verification_rejects_a_library_of_another_model(
     x, y = booster_data
     other = xgb.XGBRegressor(n_estimators=25, max_depth=4, n_jobs=1, random_state=1,
                              subsample=0.5).fit(x, y)
-    cp._verify(predictor.compiled, regressor.get_booster())  # its own model: passes
+    cp.build._verify(predictor.compiled, regressor.get_booster())  # its own model: passes
     with pytest.raises(cp.CompilationError, match="disagrees"):
-        cp._verify(predictor.compiled, other.get_booster())
+        cp.build._verify(predictor.compiled, other.get_booster())
 
 
 # ------------------------------------------------------------------------------ input checks
@@ -352,19 +346,20 @@ def test_dispatch_follows_the_crossover(predictor: cp.BoosterPredictor) -> None:
 def test_crossover_rule() -> None:
     sizes = [1, 10, 100, 1000]
     # compiled wins small batches, xgboost from 100 rows on
-    assert cp._crossover(sizes, [1, 2, 20, 200], [50, 50, 10, 100]) == pytest.approx(
+    assert cp.dispatch._crossover(sizes, [1, 2, 20, 200], [50, 50, 10, 100]) == pytest.approx(
         math.sqrt(10 * 100))
     # the first xgboost win decides; a later compiled "win" counts as noise (conservative)
-    assert cp._crossover(sizes, [1, 2, 20, 60], [50, 50, 10, 100]) == pytest.approx(
+    assert cp.dispatch._crossover(sizes, [1, 2, 20, 60], [50, 50, 10, 100]) == pytest.approx(
         math.sqrt(10 * 100))
-    assert cp._crossover(sizes, [60, 2, 20, 200], [50, 50, 10, 100]) == 0.0
-    assert cp._crossover(sizes, [9, 9, 20, 200], [1, 1, 10, 100]) == 0.0  # xgboost everywhere
+    assert cp.dispatch._crossover(sizes, [60, 2, 20, 200], [50, 50, 10, 100]) == 0.0
+    # xgboost everywhere
+    assert cp.dispatch._crossover(sizes, [9, 9, 20, 200], [1, 1, 10, 100]) == 0.0
     # compiled still wins at the largest size: extrapolate the affine costs (slopes per row
     # 0.1 compiled, 0.05 xgboost → they meet 44 / 0.05 = 880 rows later)
-    assert cp._crossover(sizes, [1, 2, 11, 101], [50, 50, 100, 145]) == pytest.approx(1880)
+    assert cp.dispatch._crossover(sizes, [1, 2, 11, 101], [50, 50, 100, 145]) == pytest.approx(1880)
     # equal or smaller compiled slope: compiled forever
-    assert cp._crossover(sizes, [1, 2, 11, 101], [50, 50, 60, 150]) == math.inf
-    assert cp._crossover([1], [1.0], [2.0]) == math.inf
+    assert cp.dispatch._crossover(sizes, [1, 2, 11, 101], [50, 50, 60, 150]) == math.inf
+    assert cp.dispatch._crossover([1], [1.0], [2.0]) == math.inf
 
 
 def test_calibration_is_measured_and_cached(compiled: cp.CompiledSurrogate) -> None:
@@ -529,7 +524,7 @@ def test_arrays_layout_matches_xgboost(missing_trained: xgb.XGBRegressor,
 def test_verification_rejects_a_wrong_array_default_direction(
         missing_trained: xgb.XGBRegressor, monkeypatch: pytest.MonkeyPatch) -> None:
     real = cp.array_tree_source
-    monkeypatch.setattr(cp, "array_tree_source",  # every missing value takes the other side
+    monkeypatch.setattr(cp.build, "array_tree_source",  # every missing value takes the other side
                         lambda trees: real(trees).replace("& LU_DEFR[n]", "& !LU_DEFR[n]"))
     with pytest.raises(cp.CompilationError, match="with missing values"):
         cp.compile_booster_library(missing_trained, use_cache=False,
@@ -539,9 +534,9 @@ def test_verification_rejects_a_wrong_array_default_direction(
 def test_verification_catches_a_wrong_missing_value_direction(
         missing_trained: xgb.XGBRegressor, monkeypatch: pytest.MonkeyPatch) -> None:
     def wrong(code: str) -> tuple[str, int]:  # sends every missing value left
-        return cp._SPLIT_DEFAULT_RIGHT.subn(r"!(data[\1].fvalue >= \2)", code)
+        return cp.codegen._SPLIT_DEFAULT_RIGHT.subn(r"!(data[\1].fvalue >= \2)", code)
 
-    monkeypatch.setattr(cp, "fold_missing_checks", wrong)
+    monkeypatch.setattr(cp.build, "fold_missing_checks", wrong)
     with pytest.raises(cp.CompilationError, match="with missing values"):
         cp.compile_booster_library(missing_trained, use_cache=False,
                                    options=cp.CompileOptions(layout="if-else"))
@@ -624,7 +619,7 @@ def test_simd_layout_leaves_deep_trees_to_the_arrays_layout(
     deep = xgb.XGBRegressor(n_estimators=3, max_depth=cp.SIMD_MAX_DEPTH + 2, n_jobs=1,
                             random_state=0).fit(np.repeat(x, 4, axis=0),
                                                 np.repeat(y, 4) + np.arange(4 * len(y)) % 97)
-    depth = max(map(cp._tree_depth, cp.tree_dicts(deep)))
+    depth = max(map(cp.codegen.tree_depth, cp.tree_dicts(deep)))
     assert depth > cp.SIMD_MAX_DEPTH
     lib = cp.compile_booster_library(deep)
     assert lib.info["layout"] == "arrays"
@@ -633,13 +628,13 @@ def test_simd_layout_leaves_deep_trees_to_the_arrays_layout(
 
 def test_verification_rejects_a_wrong_simd_default_direction(
         missing_trained: xgb.XGBRegressor, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = cp._perfect_tree
+    real = cp.codegen._perfect_tree
 
     def flipped(tree: dict, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         code, thr, leaf = real(tree, depth)  # every missing value takes the other side
         return code ^ np.int32(-(1 << 31)), thr, leaf
 
-    monkeypatch.setattr(cp, "_perfect_tree", flipped)
+    monkeypatch.setattr(cp.codegen, "_perfect_tree", flipped)
     with pytest.raises(cp.CompilationError, match="with missing values"):
         cp.compile_booster_library(missing_trained, use_cache=False)
 
@@ -686,7 +681,7 @@ def test_fast_caller_checks_its_arrays(predictor: cp.BoosterPredictor) -> None:
 # ----------------------------------------------------------------------- structure and overhead
 def test_compiled_surrogate_overrides_only_the_raw_hook() -> None:
     for name in ("predict", "predict_smooth", "delta_chi2", "gate_probability", "gate_logit",
-                 "predict_regressor", "_both", "checked_features", "features", "in_domain"):
+                 "predict_regressor", "stage_outputs", "checked_features", "features", "in_domain"):
         assert getattr(cp.CompiledSurrogate, name) is getattr(sg.TwoStageSurrogate, name), name
     assert cp.CompiledSurrogate._raw is not sg.TwoStageSurrogate._raw
 
@@ -705,8 +700,9 @@ def test_surrogate_call_validates_once_and_skips_the_matrix_check(
         counts["check_matrix"] += 1
         return check_matrix(x, n)
 
-    monkeypatch.setattr(sg, "as_points", count_points)
-    monkeypatch.setattr(cp, "check_matrix", count_matrix)
+    monkeypatch.setattr(sg.model, "as_points", count_points)  # where checked_features finds it
+    for module in (cp.dispatch, cp.runtime):  # where the predictors look it up
+        monkeypatch.setattr(module, "check_matrix", count_matrix)
     compiled.predict_smooth(points[:3])
     assert counts == {"as_points": 1, "check_matrix": 0}
 
@@ -738,7 +734,7 @@ def test_calibration_grid_stops_at_the_first_loss(predictor: cp.BoosterPredictor
         return cp.Timings({"compiled": np.array([t_c]), "xgboost": np.array([t_x])},
                           {"compiled": np.array([t_c]), "xgboost": np.array([t_x])})
 
-    monkeypatch.setattr(cp, "measure", fake_measure)
+    monkeypatch.setattr(cp.dispatch, "measure", fake_measure)
     old = predictor.crossover
     try:
         cal = predictor.calibrate(np.zeros((4, 6), np.float32), max_size=16384, budget_s=60,

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FakeAlpaca
 
 from lecture_utils import alps, data, design
 
@@ -200,40 +201,6 @@ def test_evaluate_cached_reuses_store(tmp_path: Path, monkeypatch: pytest.Monkey
     pd.testing.assert_frame_equal(first, again)
 
 
-class FakeAlpaca:
-    """A stand-in for ALPaca's χ² that counts its calls (a test aid, not physics): the engine
-    evaluates in this process (executor "serial"), so monkeypatching ``alps.chi2`` reaches it."""
-
-    def __init__(self, fail_cuR: float | None = None) -> None:
-        self.calls: list[np.ndarray] = []
-        self.fail_cuR = fail_cuR
-
-    @staticmethod
-    def value(points: np.ndarray) -> np.ndarray:
-        return 12.0 + np.log10(points[:, 0]) + (points[:, 1:] ** 2).sum(axis=1)
-
-    def __call__(self, points: np.ndarray, integrator: str = "exact", **kwargs: object
-                 ) -> np.ndarray:
-        pts = np.atleast_2d(np.asarray(points, dtype=float))
-        self.calls.append(pts.copy())
-        if self.fail_cuR is not None and np.any(pts[:, 2] == self.fail_cuR):
-            raise ZeroDivisionError("simulated ALPaca failure")
-        return self.value(pts)
-
-    @property
-    def n_points(self) -> int:
-        return sum(len(c) for c in self.calls)
-
-
-@pytest.fixture()
-def fake_alpaca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAlpaca:
-    monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path))
-    fake = FakeAlpaca()
-    monkeypatch.setattr(alps, "chi2", fake)
-    monkeypatch.setattr(alps, "load_alpaca", lambda: None)
-    return fake
-
-
 @pytest.fixture()
 def engine_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     """Record every engine call (points, executor, chunk size) and run it in this process."""
@@ -342,7 +309,7 @@ def test_corrupt_entry_is_recomputed_with_a_warning(fake_alpaca: FakeAlpaca, tmp
     pts = design.latin_hypercube(2, seed=1)
     first = data.evaluate_cached(pts, progress=False)
     entries = _entry(tmp_path)
-    key = data._PointCache.open("chi2", "exact").key(pts[0])
+    key = data.cache._PointCache.open("chi2", "exact").key(pts[0])
     (bad,) = [e for e in entries if key[:32] in e.name]
     (good,) = [e for e in entries if e != bad]
     raw = bad.read_bytes()
@@ -375,7 +342,7 @@ def fake(points, integrator="exact", **kwargs):
     return 12.0 + np.log10(pts[:, 0]) + (pts[:, 1:] ** 2).sum(axis=1)
 
 alps.chi2 = fake
-alps._alpaca = lambda: None
+alps.load_alpaca = lambda: None
 pts = design.latin_hypercube(40, seed=9)
 order = np.random.default_rng(int(sys.argv[1])).permutation(len(pts))
 go = Path(sys.argv[2])
@@ -494,7 +461,7 @@ def test_dataset_recipe_with_active_stage(fake_alpaca: FakeAlpaca, tmp_path: Pat
                            n_active=4, active_batch_size=2)
     monkeypatch.setitem(datasets.RECIPES, "tiny", tiny)
     work, out = tmp_path / "work", tmp_path / "shipped"
-    monkeypatch.setattr(data, "SHIPPED_DIR", out)
+    monkeypatch.setattr(data.shipped, "SHIPPED_DIR", out)
     with pytest.raises(ValueError, match="active_runner"):
         datasets.build("tiny", workdir=work, executor="serial", progress=False, out_dir=out)
     summary = datasets.build("tiny", workdir=work, executor="serial", progress=False,
@@ -542,7 +509,7 @@ def test_dense_recipe_builds_resumes_and_validates(fake_alpaca: FakeAlpaca, tmp_
     monkeypatch.setitem(datasets.DENSE_RECIPES, "tinydense", tiny)
     work, out = tmp_path / "work", tmp_path / "shipped"
     out.mkdir()
-    monkeypatch.setattr(data, "SHIPPED_DIR", out)
+    monkeypatch.setattr(data.shipped, "SHIPPED_DIR", out)
     ref_pts = design.latin_hypercube(5, seed=9)
     offset = np.zeros(5)
     offset[np.argmin(FakeAlpaca.value(ref_pts))] = 0.25      # the best point: in the region

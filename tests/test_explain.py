@@ -23,16 +23,12 @@ from lecture_utils import alps, data, explain  # noqa: E402
 from lecture_utils import surrogate as sg  # noqa: E402
 from lecture_utils.testing import toy_dataset  # noqa: E402
 
-FAST = {"max_depth": 4, "learning_rate": 0.3, "gamma": 0.0, "min_child_weight": 1.0,
-        "subsample": 0.8, "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0}
-FIT = {"gate_params": FAST, "regressor_params": FAST, "max_estimators": 120,
-       "early_stopping_rounds": 20}
 ADDITIVITY_TOL = 1e-4  # float32 trees: the sum of ~100 leaves rounds at ~1e-6 relative
 
 
 @pytest.fixture(scope="module")
-def model() -> sg.TwoStageSurrogate:
-    return sg.TwoStageSurrogate.fit(*toy_dataset(800, seed=21), seed=2, **FIT)
+def model(toy_surrogate: sg.TwoStageSurrogate) -> sg.TwoStageSurrogate:
+    return toy_surrogate
 
 
 @pytest.fixture(scope="module")

@@ -207,7 +207,7 @@ def test_cached_table_reads_its_cache(tmp_path, monkeypatch) -> None:
     def fail(*args, **kwargs):
         raise AssertionError("ALPaca called although the table is cached")
 
-    monkeypatch.setattr(alps, "couplings_low", fail)
+    monkeypatch.setattr(alps.likelihood, "couplings_low", fail)
     pd.testing.assert_frame_equal(
         fit.cached_table(alps.low_energy_couplings, pts, "leadinglog", name="t"), first)
     # the same points through explain's helper (another caller, another name): the same entries

@@ -18,14 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TOY_PARAMS
 
-from lecture_utils import alps, data, stats
+from lecture_utils import _cache, alps, data, stats
 from lecture_utils import surrogate as sg
 from lecture_utils.testing import toy_chi2, toy_dataset
 
-FAST = {"max_depth": 4, "learning_rate": 0.3, "gamma": 0.0, "min_child_weight": 1.0,
-        "subsample": 0.8, "colsample_bytree": 1.0, "reg_alpha": 0.0, "reg_lambda": 1.0}
-FIT = {"gate_params": FAST, "regressor_params": FAST, "max_estimators": 150,
+FIT = {"gate_params": TOY_PARAMS, "regressor_params": TOY_PARAMS, "max_estimators": 150,
        "early_stopping_rounds": 20}
 
 
@@ -350,10 +349,12 @@ def test_default_surrogate_missing_data_is_a_clear_error(monkeypatch: pytest.Mon
 def toy_course(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """default_surrogate() wired to toy data, fast hyperparameters and an empty cache."""
     monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(sg, "training_arrays", lambda name="train": toy_dataset(1200, seed=11))
-    monkeypatch.setattr(sg, "_MEMO", {})
+    # patched where default_surrogate and course_learning_curve look them up
+    monkeypatch.setattr(sg.course, "training_arrays",
+                        lambda name="train": toy_dataset(1200, seed=11))
+    monkeypatch.setattr(sg.course, "_MEMO", {})
     hp = tmp_path / "hp.json"
-    hp.write_text(json.dumps({"gate": {"params": FAST}, "regressor": {"params": FAST},
+    hp.write_text(json.dumps({"gate": {"params": TOY_PARAMS}, "regressor": {"params": TOY_PARAMS},
                               "settings": {"max_estimators": 150, "early_stopping_rounds": 20,
                                            "seed": 5}}))
     return hp
@@ -364,27 +365,27 @@ def test_default_surrogate_is_cached_and_identical(toy_course: Path,
                                                    model: sg.TwoStageSurrogate) -> None:
     pts = test_points[0]
     first = sg.default_surrogate(hyperparameters=toy_course)
-    cached = list((Path(sg.cache_dir("surrogate"))).iterdir())
+    cached = list((Path(_cache.cache_dir("surrogate"))).iterdir())
     assert len(cached) == 1 and (cached[0] / "metadata.json").exists()
-    sg._MEMO.clear()
+    sg.course._MEMO.clear()
     again = sg.default_surrogate(hyperparameters=toy_course)         # loaded from disk
     fresh = sg.default_surrogate(hyperparameters=toy_course, use_cache=False)
     for m in (again, fresh, model):      # the fixture model has the same data, seed and params
         assert m.predict_smooth(pts).tobytes() == first.predict_smooth(pts).tobytes()
-    assert first.metadata["hyperparameters"]["gate"] == FAST
+    assert first.metadata["hyperparameters"]["gate"] == TOY_PARAMS
     # other hyperparameters -> another cache entry
-    toy_course.write_text(json.dumps({"gate": {"params": FAST | {"max_depth": 3}},
-                                      "regressor": {"params": FAST},
+    toy_course.write_text(json.dumps({"gate": {"params": TOY_PARAMS | {"max_depth": 3}},
+                                      "regressor": {"params": TOY_PARAMS},
                                       "settings": {"max_estimators": 150,
                                                    "early_stopping_rounds": 20}}))
     sg.default_surrogate(hyperparameters=toy_course)
-    assert len(list(Path(sg.cache_dir("surrogate")).iterdir())) == 2
+    assert len(list(Path(_cache.cache_dir("surrogate")).iterdir())) == 2
 
 
 def test_corrupt_cache_entry_is_rebuilt(toy_course: Path) -> None:
     sg.default_surrogate(hyperparameters=toy_course)
-    sg._MEMO.clear()
-    (entry,) = Path(sg.cache_dir("surrogate")).iterdir()
+    sg.course._MEMO.clear()
+    (entry,) = Path(_cache.cache_dir("surrogate")).iterdir()
     (entry / "regressor.ubj").write_bytes(b"garbage")
     with pytest.warns(UserWarning, match="retraining"):
         m = sg.default_surrogate(hyperparameters=toy_course)
@@ -394,7 +395,7 @@ def test_corrupt_cache_entry_is_rebuilt(toy_course: Path) -> None:
 def test_course_learning_curve_is_the_learning_curve_and_cached(
         toy_course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     train, hold = toy_dataset(1200, seed=11), toy_dataset(300, seed=12)
-    monkeypatch.setattr(sg, "training_arrays",
+    monkeypatch.setattr(sg.course, "training_arrays",
                         lambda name=sg.TRAINING_SETS: hold if name == "holdout" else train)
     curve = sg.course_learning_curve(sizes=(300, 600, 5000), hyperparameters=toy_course)
     assert list(curve["n_train"]) == [300, 600, 1200]       # sizes below the total, then all
@@ -408,7 +409,7 @@ def test_course_learning_curve_is_the_learning_curve_and_cached(
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached curve must not be recomputed")
 
-    monkeypatch.setattr(sg, "learning_curve", no_training)
+    monkeypatch.setattr(sg.course, "learning_curve", no_training)
     pd.testing.assert_frame_equal(
         sg.course_learning_curve(sizes=(300, 600, 5000), hyperparameters=toy_course), curve)
     with pytest.raises(AssertionError, match="recomputed"):
@@ -418,7 +419,7 @@ def test_course_learning_curve_is_the_learning_curve_and_cached(
 
 def test_regressor_objective_is_absolute_error_and_recorded() -> None:
     pts, chi2 = toy_dataset(600, seed=3)
-    fast = {"gate_params": FAST, "regressor_params": FAST, "max_estimators": 60,
+    fast = {"gate_params": TOY_PARAMS, "regressor_params": TOY_PARAMS, "max_estimators": 60,
             "early_stopping_rounds": 10}
     model = sg.TwoStageSurrogate.fit(pts, chi2, **fast)
     assert sg.STAGE_OBJECTIVE["regressor"] == "reg:absoluteerror"
@@ -443,10 +444,10 @@ def test_training_arrays_concatenate_sets_in_order() -> None:
 def test_shipped_default_surrogate_deterministic_across_processes(tmp_path: Path) -> None:
     code = textwrap.dedent("""
         import hashlib
+        from lecture_utils import alps, data
         from lecture_utils import surrogate as sg
-        from lecture_utils import data
         m = sg.default_surrogate()
-        pts = data.load("train")[list(sg.alps.PARAMETERS)].to_numpy()[:500]
+        pts = data.load("train")[list(alps.PARAMETERS)].to_numpy()[:500]
         print(hashlib.sha256(m.predict_smooth(pts).tobytes()).hexdigest())
     """)
     digests = set()
@@ -582,7 +583,9 @@ def test_every_prediction_validates_points_exactly_once(model: sg.TwoStageSurrog
         calls.append(1)
         return original(points)
 
-    monkeypatch.setattr(sg, "as_points", counting)
+    # every module of the package that validates points during a prediction
+    for module in (sg.model, sg.inputs):
+        monkeypatch.setattr(module, "as_points", counting)
     getattr(model, method)(test_points[0][:7])
     assert len(calls) == 1
 

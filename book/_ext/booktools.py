@@ -342,7 +342,7 @@ def time_summary(items: Iterable[Exercise]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
-# Sphinx hook (``_config.yml``: ``sphinx: extra_extensions: [lecture_utils.book]``)
+# Sphinx hook (``_config.yml``: ``sphinx: local_extensions: {booktools: book/_ext}``)
 # ---------------------------------------------------------------------------------------------
 def _deduplicate_inline_scripts(app: Any, pagename: str, templatename: str,
                                 context: dict[str, Any], doctree: Any) -> None:

@@ -1,22 +1,21 @@
 """A committee of boosted-tree classifiers as the region model of :mod:`lecture_utils.active`.
 
 Why a second model
-    The Gaussian process of :mod:`lecture_utils._active_gp` models the (transformed) χ² as a
+    The Gaussian process of :mod:`lecture_utils.active.gp` models the (transformed) χ² as a
     smooth function. The ALP χ² is not smooth where it matters: displaced-vertex searches switch
-    on with the ALP's lifetime and carve cliffs into the region's boundary. Measured on the
-    leading-log pool (``benchmarks/active_learning.py``): a GP conditioned on *all* ≈5,200 pool
-    points still misclassifies about half as many reference points as the region holds (region
-    error 0.56), while this committee trained on the same points reaches 0.14 (the course's
-    boosted-tree gate 0.12). No choice of points can make a model better than its whole-pool
-    limit, so the GP caps what active learning can show on this problem.
+    on with the ALP's lifetime and carve cliffs into the region's boundary. Even conditioned on
+    every point of the leading-log pool a GP misclassifies a large part of the region, while
+    boosted trees trained on the same points follow the cliffs (``benchmarks/active_learning.py``
+    measures both). No choice of points can make a model better than its whole-pool limit, so
+    the GP caps what active learning can show on this problem.
 
 The committee
     ``n_members`` gradient-boosted classifiers (XGBoost) of region membership ``f < min f + delta``,
     each fitted to a seeded bootstrap resample of the told points, on the learner's region
-    features (for the ALP: the surrogate's physics features, :func:`lecture_utils.active.
-    alp_region_features`). The region probability is the members' mean ``p``; their standard
-    deviation ``s`` measures disagreement ("query by committee", Seung et al. 1992). The region
-    estimate is ``p > 1/2``.
+    features (for the ALP: the surrogate's physics features,
+    :func:`lecture_utils.active.alp_region_features`). The region probability is the members'
+    mean ``p``; their standard deviation ``s`` measures disagreement ("query by committee", Seung
+    et al. 1992). The region estimate is ``p > 1/2``.
 
 Acquisition (uncertainty sampling with a committee)
     ``score = (1 − |2p − 1|) + s``: largest on the estimated boundary (p = 1/2) and where the
@@ -33,6 +32,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from .validation import check_positive_int
+
+__all__ = ["COMMITTEE_DEFAULTS", "ClassifierCommittee"]
 
 COMMITTEE_DEFAULTS: dict[str, Any] = {"n_members": 5, "n_estimators": 200, "max_depth": 4,
                                       "learning_rate": 0.1, "subsample": 0.8,
@@ -58,8 +61,7 @@ class ClassifierCommittee:
                  diversity_length: float = COMMITTEE_DEFAULTS["diversity_length"]) -> None:
         for name, value in (("n_members", n_members), ("n_estimators", n_estimators),
                             ("max_depth", max_depth)):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(value, name)
         for name, value in (("learning_rate", learning_rate), ("diversity_length",
                                                                 diversity_length)):
             if not (np.isfinite(value) and value > 0):

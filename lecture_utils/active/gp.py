@@ -1,8 +1,8 @@
-"""Numerics behind :mod:`lecture_utils.active`: the Gaussian process, acquisitions, batches.
+"""Numerics behind the active learner: the Gaussian process, acquisitions, batches.
 
 Everything here works in the learner's *internal* coordinates — inputs in the unit cube, outputs
-already transformed (see :mod:`lecture_utils.active`) — and is re-exported by
-:mod:`lecture_utils.active`, which is the public module.
+already transformed (see :mod:`lecture_utils.active`); :mod:`lecture_utils.active` re-exports the
+public names.
 
 The Gaussian process
     :class:`GaussianProcess` wraps scikit-learn's :class:`~sklearn.gaussian_process.
@@ -26,8 +26,8 @@ Batches
 
 Threads
     The GP's linear algebra runs on **one** BLAS thread (:func:`one_blas_thread`): its matrices are
-    small (at most a few thousand rows), and on a loaded two-core machine OpenBLAS's thread pool
-    made a 60-point learning run 8× slower (13.9 s vs 1.7 s, measured) than a single thread.
+    small (at most a few thousand rows), and a BLAS thread pool costs more in synchronisation
+    than it gains on them, most of all on a loaded machine.
 """
 
 from __future__ import annotations
@@ -44,6 +44,20 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 from threadpoolctl import ThreadpoolController
+
+__all__ = [
+    "ACQUISITIONS",
+    "REGION_ACQUISITIONS",
+    "UNINFORMATIVE_SCORE",
+    "GaussianProcess",
+    "acquisition_score",
+    "expected_improvement",
+    "lower_confidence_bound",
+    "make_kernel",
+    "misclassification_probability",
+    "one_blas_thread",
+    "straddle",
+]
 
 Acquisition = Literal["ei", "lcb", "straddle", "misclassification"]
 ACQUISITIONS: tuple[str, ...] = ("ei", "lcb", "straddle", "misclassification")

@@ -1,28 +1,12 @@
-"""On-disk stores of evaluated points, provenance, and the shipped data sets.
+"""The per-point evaluation cache: no ALPaca evaluation is paid for twice.
 
-Store layout (a directory)::
-
-    meta.json              provenance (design, seed, integrator, domain, versions …)
-    design.csv             every point the run must evaluate: idx, the six parameters, origin
-    results/chunk-*.jsonl  evaluated points, one file per finished chunk, written atomically
-
-A chunk file is written to a temporary name, flushed to disk and renamed, so a killed run leaves
-either a whole chunk or none. Each chunk ends with a SHA-256 line over its records: a truncated or
-corrupted chunk is detected, reported with a clear message and skipped, the intact chunks stay
-readable, and its points count as pending so a resumed run evaluates them again. Results are keyed
-by ``idx``, so a resumed run never duplicates a point.
-
-Shipped data sets live in ``lecture_utils/data/resources/<name>.csv.gz`` with
-``<name>.provenance.json``;
-load them with :func:`load`.
-
-The **evaluation cache** keeps one entry per evaluated point, so that notebooks and the package
-never pay twice for an ALPaca evaluation: :func:`evaluate_cached` (total χ², the missing points of
-a batch in one engine call) and :func:`cached_tables` / :func:`cached_table` (per-point ALPaca
-tables: χ² breakdown, low-energy couplings, derived quantities, observable table). Entries live
-under ``cache_dir("evaluations", "points", <kind>)``, keyed by the point's float64 bytes, the
-integrator and ALPaca's version and χ² convention; they are written atomically and checksummed, so
-any process may read and write them concurrently.
+:func:`evaluate_cached` (total χ², the missing points of a batch in one engine call) and
+:func:`cached_tables` / :func:`cached_table` (per-point ALPaca tables: χ² breakdown, low-energy
+couplings, derived quantities, observable table) keep one entry per evaluated point under
+``cache_dir("evaluations", "points", <kind>)``, keyed by the point's float64 bytes, the integrator
+and ALPaca's version and χ² convention (tables also by the code of :mod:`lecture_utils.alps`).
+Entries are written atomically and checksummed, so any process may read and write them
+concurrently.
 """
 
 from __future__ import annotations
@@ -31,347 +15,20 @@ import hashlib
 import json
 import math
 import os
-import platform
-import subprocess
 import time
-import uuid
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import alps
-from ._paths import RESOURCES_DIR
-from ._progress import progress_bar
+from .. import alps
+from .._progress import progress_bar
+from .store import RESULT_COLUMNS, atomic_write, jsonable
 
-SHIPPED_DIR = RESOURCES_DIR
-"""Folder of the shipped data sets."""
-
-RESULT_COLUMNS: tuple[str, ...] = ("idx", "chi2", "status", "error_type", "error_message",
-                                   "seconds")
-"""Columns of an evaluated record besides the parameters."""
-
-KEY_PACKAGES: tuple[str, ...] = ("alpaca-ALPs", "flavio", "wilson", "numpy", "scipy", "vegas",
-                                 "gvar", "lecture_utils", "dask", "distributed")
-
-
-class StoreCorruptionWarning(UserWarning):
-    """A chunk of a store could not be read; its points will be evaluated again on resume."""
-
-
-class StoreError(RuntimeError):
-    """A store is missing, inconsistent with the requested run, or unreadable."""
-
-
-# --------------------------------------------------------------------------------------------
-# provenance helpers
-# --------------------------------------------------------------------------------------------
-def package_versions(names: Iterable[str] = KEY_PACKAGES) -> dict[str, str]:
-    """Installed versions of ``names`` (``"not installed"`` where missing)."""
-    out = {"python": platform.python_version()}
-    for name in names:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def git_revision() -> str:
-    """The git commit of the checkout holding this package, or ``"unknown"``."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
-                               timeout=10, check=True).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def points_hash(points: np.ndarray) -> str:
-    """SHA-256 of an (n, 6) float64 array (C order), identifying a design."""
-    arr = np.ascontiguousarray(np.asarray(points, dtype=np.float64))
-    return hashlib.sha256(arr.tobytes()).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-# --------------------------------------------------------------------------------------------
-# the store
-# --------------------------------------------------------------------------------------------
-@dataclass
-class Store:
-    """An append-only, crash-safe store of evaluated points (see module doc)."""
-
-    path: Path
-
-    # ---- creation / opening
-    @classmethod
-    def create(cls, path: str | Path, points: np.ndarray, origins: Sequence[str] | str,
-               meta: dict[str, Any], *, resume: bool = False) -> Store:
-        """Create a store for ``points`` (shape (n, 6)), or reopen it when ``resume``.
-
-        Reopening checks that the stored design equals ``points`` exactly (hash), so a resumed run
-        cannot silently mix two designs. Raises :class:`StoreError` if the directory already holds
-        a store and ``resume`` is false.
-        """
-        path = Path(path)
-        points = np.asarray(points, dtype=np.float64)
-        if isinstance(origins, str):
-            origins = [origins] * len(points)
-        if len(origins) != len(points):
-            raise ValueError("origins must have one entry per point")
-        design_hash = points_hash(points)
-        if (path / "meta.json").exists():
-            if not resume:
-                raise StoreError(f"{path} already holds a store; pass resume=True (--resume) to "
-                                 "continue it, or choose another output")
-            store = cls.open(path)
-            if store.meta.get("design_hash") != design_hash:
-                raise StoreError(f"{path} was created with a different design (hash "
-                                 f"{store.meta.get('design_hash')} != {design_hash}); refusing "
-                                 "to mix designs")
-            return store
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "results").mkdir(exist_ok=True)
-        df = pd.DataFrame(points, columns=list(alps.PARAMETERS))
-        df.insert(0, "idx", np.arange(len(points)))
-        df["origin"] = list(origins)
-        _atomic_write(path / "design.csv", df.to_csv(index=False, float_format="%.17g").encode())
-        full_meta = {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "n_points": len(points),
-            "design_hash": design_hash,
-            "parameters": list(alps.PARAMETERS),
-            "units": alps.UNITS,
-            "domain": alps.DOMAIN.as_dict(),
-            "chi2_convention": alps.convention(),
-            "versions": package_versions(),
-            "git_revision": git_revision(),
-            "host": platform.node(),
-        } | dict(meta)
-        _atomic_write(path / "meta.json", json.dumps(full_meta, indent=2).encode())
-        return cls(path)
-
-    @classmethod
-    def open(cls, path: str | Path) -> Store:
-        """Open an existing store; :class:`StoreError` if there is none at ``path``."""
-        path = Path(path)
-        if not (path / "meta.json").exists() or not (path / "design.csv").exists():
-            raise StoreError(f"no store at {path} (missing meta.json or design.csv)")
-        return cls(path)
-
-    # ---- content
-    @property
-    def meta(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.path / "meta.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise StoreError(f"{self.path / 'meta.json'} is corrupt: {exc}") from None
-
-    def design(self) -> pd.DataFrame:
-        """The design: columns idx, the six parameters, origin (one row per point to evaluate)."""
-        return pd.read_csv(self.path / "design.csv")
-
-    def _chunk_files(self) -> list[Path]:
-        return sorted((self.path / "results").glob("chunk-*.jsonl"))
-
-    @staticmethod
-    def _read_chunk(path: Path) -> list[dict[str, Any]]:
-        raw = path.read_bytes()
-        lines = raw.split(b"\n")
-        if lines and lines[-1] == b"":
-            lines = lines[:-1]
-        if not lines or not lines[-1].startswith(b'{"sha256"'):
-            raise StoreError(f"chunk {path.name} is truncated (no checksum line)")
-        body = b"\n".join(lines[:-1]) + b"\n"
-        try:
-            expected = json.loads(lines[-1])["sha256"]
-        except (json.JSONDecodeError, KeyError):
-            raise StoreError(f"chunk {path.name} has an unreadable checksum line") from None
-        if hashlib.sha256(body).hexdigest() != expected:
-            raise StoreError(f"chunk {path.name} is corrupt (checksum mismatch)")
-        return [json.loads(line) for line in lines[:-1]]
-
-    def records(self) -> pd.DataFrame:
-        """All evaluated records (columns :data:`RESULT_COLUMNS`), one per idx.
-
-        Corrupt chunks are skipped with a :class:`StoreCorruptionWarning` naming the file.
-        """
-        rows: list[dict[str, Any]] = []
-        for f in self._chunk_files():
-            try:
-                rows.extend(self._read_chunk(f))
-            except (StoreError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-                warnings.warn(f"{self.path}: {exc}; its points are treated as not evaluated and "
-                              "will be evaluated again on resume", StoreCorruptionWarning,
-                              stacklevel=2)
-        df = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-        if df.empty:
-            return df.astype({"idx": int, "chi2": float, "seconds": float})
-        dup = df.duplicated("idx", keep=False)
-        if dup.any():
-            # can only happen if two runs wrote into one store at once; values are deterministic
-            first = df[dup].groupby("idx")["chi2"].nunique(dropna=False)
-            if (first > 1).any():
-                raise StoreError(f"{self.path}: conflicting duplicate results for idx "
-                                 f"{list(first[first > 1].index[:5])}")
-            df = df.drop_duplicates("idx")
-        return df.sort_values("idx", ignore_index=True)
-
-    def done_indices(self) -> set[int]:
-        return set(int(i) for i in self.records()["idx"])
-
-    def pending(self) -> pd.DataFrame:
-        """Design rows not yet evaluated (failed points count as evaluated: they are recorded)."""
-        design = self.design()
-        return design[~design["idx"].isin(self.done_indices())].reset_index(drop=True)
-
-    def append(self, records: Sequence[dict[str, Any]]) -> Path | None:
-        """Write ``records`` (dicts with :data:`RESULT_COLUMNS`) as one atomic chunk file."""
-        if not records:
-            return None
-        body = "".join(json.dumps({k: _jsonable(r.get(k)) for k in RESULT_COLUMNS}) + "\n"
-                       for r in records).encode()
-        tail = json.dumps({"sha256": hashlib.sha256(body).hexdigest()}).encode() + b"\n"
-        name = f"chunk-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        path = self.path / "results" / name
-        _atomic_write(path, body + tail)
-        return path
-
-    def table(self) -> pd.DataFrame:
-        """Design joined with results: idx, parameters, origin, chi2, status, … (evaluated only)."""
-        return self.design().merge(self.records(), on="idx", how="inner")
-
-    def summary(self) -> dict[str, Any]:
-        rec = self.records()
-        n = int(self.meta["n_points"])
-        ok = rec[rec["status"] == "ok"]
-        return {"n_points": n, "n_done": len(rec), "n_ok": len(ok),
-                "n_failed": int((rec["status"] != "ok").sum()),
-                "chi2_min": float(ok["chi2"].min()) if len(ok) else None,
-                "seconds_per_point_mean": float(rec["seconds"].mean()) if len(rec) else None}
-
-
-def batch_table(root: str | Path) -> pd.DataFrame:
-    """All records of the batch stores ``root/batch-0000``, ``batch-0001``, … in batch order:
-    :meth:`Store.table` of each plus a ``batch`` column (an empty frame with the parameter, chi2,
-    status, origin and batch columns if there are none)."""
-    frames = [Store.open(f).table().assign(batch=int(f.name.split("-")[1]))
-              for f in sorted(Path(root).glob("batch-*"))]
-    if not frames:
-        return pd.DataFrame(columns=["batch", "origin", *alps.PARAMETERS, "chi2", "status"])
-    return pd.concat(frames, ignore_index=True)
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    return v
-
-
-# --------------------------------------------------------------------------------------------
-# shipped data sets
-# --------------------------------------------------------------------------------------------
-def available() -> list[str]:
-    """Names of the shipped data sets."""
-    return sorted(p.name[: -len(".csv.gz")] for p in SHIPPED_DIR.glob("*.csv.gz"))
-
-
-def load(name: str) -> pd.DataFrame:
-    """Load a shipped data set as a DataFrame.
-
-    Columns: the six :data:`alps.PARAMETERS` (f_a in GeV), ``chi2`` (exact unless the set's
-    provenance says otherwise), ``origin`` (which design stage proposed the point) and, where
-    recorded, ``chi2_leadinglog``. Only successfully evaluated points are included; failures are
-    counted in the provenance. Raises :class:`ValueError` listing the available sets for an unknown
-    name.
-    """
-    names = available()
-    if name not in names:
-        raise ValueError(f"unknown data set {name!r}; available: {names}")
-    return pd.read_csv(SHIPPED_DIR / f"{name}.csv.gz")
-
-
-def provenance(name: str) -> dict[str, Any]:
-    """The provenance record of a shipped data set."""
-    if name not in available():
-        raise ValueError(f"unknown data set {name!r}; available: {available()}")
-    return json.loads((SHIPPED_DIR / f"{name}.provenance.json").read_text())
-
-
-def compact(store: Store) -> Path | None:
-    """Merge a store's intact chunks into one chunk file (fewer files to ship or commit).
-
-    Safe against a kill at any moment: the merged chunk is written atomically *before* the old
-    chunks are removed, and identical duplicates are dropped on reading.
-    """
-    files = store._chunk_files()
-    if len(files) <= 1:
-        return files[0] if files else None
-    rec = store.records()
-    new = store.append(rec.to_dict("records"))
-    for f in files:
-        f.unlink()
-    return new
-
-
-# --------------------------------------------------------------------------------------------
-# running a design into a store
-# --------------------------------------------------------------------------------------------
-def generate(out: str | Path, points: np.ndarray, integrator: alps.Integrator, *,
-             origins: Sequence[str] | str = "given", meta: dict[str, Any] | None = None,
-             resume: bool = False, executor: Any = None, workers: int | None = None,
-             chunk_size: int | None = None, progress: bool | None = None) -> Store:
-    """Evaluate ``points`` into the store at ``out``; with ``resume`` only the pending ones.
-
-    The store's provenance records the integrator, the design ``meta`` (name, seed, …), wall time
-    and
-    failures of every (resumed) run.
-    """
-    from . import engine  # engine precedes data in the data flow
-
-    alps.validate_points(points)
-    store = Store.create(out, points, origins, {"integrator": integrator, **(meta or {})},
-                         resume=resume)
-    if store.meta.get("integrator") != integrator:
-        raise StoreError(f"{out} was created for integrator {store.meta.get('integrator')!r}, "
-                         f"not {integrator!r}")
-    pending = store.pending()
-    t0 = time.time()
-    if len(pending):
-        engine.evaluate(pending[list(alps.PARAMETERS)].to_numpy(), integrator,
-                        indices=pending["idx"].to_numpy(), executor=executor, workers=workers,
-                        chunk_size=chunk_size, sink=store, progress=progress)
-    run_info = {"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "evaluated": int(len(pending)), "wall_seconds": round(time.time() - t0, 2),
-                "workers": workers, "executor": "local" if executor is None else str(executor),
-                "git_revision": git_revision(), "host": platform.node()}
-    meta_now = store.meta
-    meta_now.setdefault("runs", []).append(run_info)
-    _atomic_write(store.path / "meta.json", json.dumps(meta_now, indent=2).encode())
-    return store
-
-
-# --------------------------------------------------------------------------------------------
-# the per-point evaluation cache
-# --------------------------------------------------------------------------------------------
 CHI2_KIND: str = "chi2"
 """Kind of the cache entries holding a total χ² (:func:`evaluate_cached`)."""
 
@@ -386,7 +43,7 @@ table of one point (:func:`cached_tables`)."""
 
 SERIAL_BELOW: int = 8
 """:func:`evaluate_cached` evaluates fewer missing points than this in this process: starting a
-process pool costs an ALPaca import per worker (≈ 10 s), more than a handful of exact points."""
+process pool costs an ALPaca import per worker, more than a handful of exact points."""
 
 CACHE_FORMAT: int = 1
 """Version of the layout of one cache entry (part of every key)."""
@@ -419,7 +76,9 @@ class _PointCache:
 
     @classmethod
     def open(cls, kind: str, integrator: str) -> _PointCache:
-        from ._cache import cache_dir, code_fingerprint, content_hash
+        """The cache folder of ``kind`` and ``integrator``, with the key prefix of the current
+        ALPaca version, χ² convention and (tables) code of :mod:`lecture_utils.alps`."""
+        from .._cache import cache_dir, code_fingerprint, content_hash
 
         if kind != CHI2_KIND and kind not in TABLE_KINDS:
             raise ValueError(f"unknown evaluation kind {kind!r}; choose one of "
@@ -438,6 +97,7 @@ class _PointCache:
         return hashlib.sha256(self.prefix + raw).hexdigest()
 
     def path(self, key: str) -> Path:
+        """File of the entry ``key``."""
         return self.folder / f"{self.integrator}-{key[:32]}.json"
 
     def read(self, key: str, point: np.ndarray) -> Any:
@@ -476,7 +136,7 @@ class _PointCache:
              "point": [float(v) for v in point], "payload": payload}, default=_json_default))
         entry = {"format": CACHE_FORMAT, **body, "sha256": _digest(body), "requested_by": name,
                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        _atomic_write(self.path(key), json.dumps(entry).encode())
+        atomic_write(self.path(key), json.dumps(entry).encode())
         return body["payload"]
 
 
@@ -515,7 +175,7 @@ class _CacheSink:
     def append(self, records: Sequence[dict[str, Any]]) -> None:
         for r in records:
             i = int(r["idx"])
-            payload = {k: _jsonable(r.get(k)) for k in RESULT_COLUMNS if k != "idx"}
+            payload = {k: jsonable(r.get(k)) for k in RESULT_COLUMNS if k != "idx"}
             self.results[self.keys[i]] = self.cache.write(self.keys[i], self.points[i], payload,
                                                           self.name)
 
@@ -523,7 +183,7 @@ class _CacheSink:
 def _chunk_size(n: int, integrator: str, executor: Any, workers: int | None) -> int:
     """Points per engine task: the engine's default, but small enough that every worker of a
     pool gets a share of a small batch."""
-    from .engine import DEFAULT_CHUNK_SIZE
+    from ..engine import DEFAULT_CHUNK_SIZE
 
     default = DEFAULT_CHUNK_SIZE[integrator]
     if executor == "serial":
@@ -580,7 +240,7 @@ def evaluate_cached(points: Any, integrator: alps.Integrator = "exact", *, name:
         ``error_type``, ``error_message`` (``None`` where ok) and ``seconds`` (evaluation time of
         the point when it was computed).
     """
-    from . import engine  # engine precedes data in the data flow
+    from .. import engine  # engine precedes data in the data flow
 
     pts = alps.validate_points(points)
     cache = _PointCache.open(CHI2_KIND, integrator)
@@ -660,7 +320,7 @@ def _tables_in_pool(cache: _PointCache, keys: list[str], points: np.ndarray, nam
                     progress: bool | None) -> None:
     """Compute the missing tables in a process pool (``executor``, or a local pool of
     ``workers``), one chunk per worker; each finished chunk is stored at once."""
-    from . import engine
+    from .. import engine
 
     size = _chunk_size(len(points), "exact", executor, workers)
     own_pool = executor is None
@@ -690,3 +350,4 @@ def cached_table(kind: str, points: Any, integrator: alps.Integrator = "exact", 
     ``points``; for the per-measurement kinds of one point, that point's table."""
     return pd.concat(cached_tables(kind, points, integrator, name=name, executor=executor,
                                    workers=workers, progress=progress), ignore_index=True)
+

@@ -1,0 +1,182 @@
+"""The compiled surrogate: both boosters of a surrogate compiled, behind the dispatcher.
+
+:func:`compile_booster` compiles one booster and wraps it in a
+:class:`~lecture_utils.compiled.dispatch.BoosterPredictor` — with a fallback: no compiler, or a
+failed build or verification, gives a :class:`CompilationFallbackWarning` and predictions from
+XGBoost (identical to the surrogate's).
+:func:`compile_surrogate` does that for both stages of a
+:class:`~lecture_utils.surrogate.TwoStageSurrogate`. The surrogate calls them through one hook:
+:class:`CompiledSurrogate` overrides only ``TwoStageSurrogate._raw`` and inherits validation
+(once per call), features and both combinations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
+
+from ..surrogate import TwoStageSurrogate
+from .build import DEFAULT_OPTIONS, CompileOptions, clear_libraries, compile_booster_library
+from .dispatch import (
+    CALIBRATION_ROWS,
+    Backend,
+    BoosterPredictor,
+    clear_calibrations,
+)
+from .inputs import probe_matrix
+from .runtime import CompiledModel, NanPolicy
+from .toolchain import CompilationError, CompilationFallbackWarning
+
+__all__ = ["CompiledSurrogate", "clear_memo", "compile_booster", "compile_surrogate"]
+
+
+def clear_memo() -> None:
+    """Forget the libraries and calibrations memoised in this process (the disk cache stays)."""
+    clear_libraries()
+    clear_calibrations()
+
+
+def compile_booster(booster: Any, *, options: CompileOptions = DEFAULT_OPTIONS,
+                    compiler: str | os.PathLike[str] | None = None,
+                    n_threads: int | None = None, nan_policy: NanPolicy = "raise",
+                    crossover: float | Literal["measure", "remeasure"] | None = "measure",
+                    sample: np.ndarray | None = None, use_cache: bool = True,
+                    calibration_budget_s: float = 4.0, label: str = "booster"
+                    ) -> BoosterPredictor:
+    """Compile an XGBoost booster (or sklearn wrapper) into a :class:`BoosterPredictor`.
+
+    ``crossover``: ``"measure"`` (default: :meth:`BoosterPredictor.calibrate` on ``sample``, or
+    on :func:`~lecture_utils.compiled.inputs.probe_matrix` rows; a measurement cached for this
+    library, host and thread count is reused), ``"remeasure"`` (measure again), a number of
+    rows, or ``None`` (always compiled). If compiling fails for any reason, a
+    :class:`CompilationFallbackWarning` is emitted and the predictor uses XGBoost for every batch
+    (``label`` names the model in that warning).
+    """
+    try:
+        compiled: CompiledModel | None = compile_booster_library(
+            booster, options=options, compiler=compiler, sample=sample, use_cache=use_cache)
+    except CompilationError as exc:
+        warnings.warn(f"could not compile the {label} ({exc}); its predictions come from "
+                      "xgboost instead (identical results, slower for small batches)",
+                      CompilationFallbackWarning, stacklevel=2)
+        compiled = None
+    measured = crossover in ("measure", "remeasure")
+    fixed = None if crossover is None or measured else float(crossover)  # type: ignore[arg-type]
+    pred = BoosterPredictor(booster, compiled, n_threads=n_threads, nan_policy=nan_policy,
+                            crossover=fixed)
+    if compiled is not None and measured:
+        cal_x = sample if sample is not None else probe_matrix(
+            pred.booster, max_rows=1024, min_rows=2 * CALIBRATION_ROWS)
+        pred.calibrate(cal_x, budget_s=calibration_budget_s, reuse=crossover == "measure")
+    return pred
+
+
+_STAGES = ("gate", "regressor")
+
+
+@dataclass
+class CompiledSurrogate(TwoStageSurrogate):
+    """A :class:`~lecture_utils.surrogate.TwoStageSurrogate` whose two boosters are evaluated by
+    :class:`BoosterPredictor` (compiled C below the measured crossover, XGBoost above).
+
+    Everything else — features, domain check, the hard and smooth combinations, metadata, ``save``
+    — is inherited unchanged, so both classes combine the stages in exactly one way. Build it with
+    :func:`compile_surrogate`. ``predictors`` maps ``"gate"``/``"regressor"`` to the stage
+    predictors; ``backend`` forces ``"compiled"`` or ``"xgboost"`` for every call (default
+    ``"auto"``).
+    """
+
+    predictors: dict[str, BoosterPredictor] = field(default_factory=dict, repr=False,
+                                                    compare=False)
+    backend: Backend = field(default="auto", compare=False)
+
+    def _raw(self, stage: str, x: np.ndarray, *, margin: bool) -> np.ndarray:
+        """Output of stage ``stage`` for validated float32 features ``x`` (n, n_features),
+        float64 (n,): the hook of :class:`~lecture_utils.surrogate.TwoStageSurrogate` through
+        which every prediction method evaluates the boosters — here through the stage's
+        :class:`BoosterPredictor` (after :meth:`load`, without predictors: XGBoost)."""
+        pred = self.predictors.get(stage)
+        if pred is None:
+            return super()._raw(stage, x, margin=margin)
+        # x comes from _inputs: C-contiguous float32 with the model's features (checked when
+        # the predictors were attached), so it goes to the dispatcher without a second check
+        return pred._dispatch(x, margin, self.backend).astype(float)
+
+    @property
+    def is_compiled(self) -> bool:
+        """Whether both stages have a compiled library (``False`` after a fallback)."""
+        return all(self.predictors.get(s) is not None and self.predictors[s].is_compiled
+                   for s in _STAGES)
+
+    def backend_for(self, n: int) -> dict[str, str]:
+        """Which backend each stage uses for a batch of ``n`` points."""
+        if self.backend != "auto":
+            return dict.fromkeys(_STAGES, self.backend)
+        return {s: p.backend_for(n) for s, p in self.predictors.items()}
+
+    def compile_info(self) -> dict[str, Any]:
+        """Per stage: trees, library path and cache status, build times, crossover (rows)."""
+        out: dict[str, Any] = {}
+        for s, p in self.predictors.items():
+            c = p.compiled
+            out[s] = {"n_trees": p.n_trees, "compiled": c is not None,
+                      "crossover": p.crossover, "n_threads": p.n_threads}
+            if c is not None:
+                out[s] |= {"library": str(c.path), "cache": c.info.get("cache"),
+                           "codegen_s": c.info.get("codegen_s"),
+                           "compile_s": c.info.get("compile_s"),
+                           "generated_lines": c.info.get("generated_lines")}
+        return out
+
+
+def compile_surrogate(surrogate: TwoStageSurrogate, *, options: CompileOptions = DEFAULT_OPTIONS,
+                      compiler: str | os.PathLike[str] | None = None,
+                      n_threads: int | None = None, nan_policy: NanPolicy = "raise",
+                      crossover: float | Literal["measure", "remeasure"] | None = "measure",
+                      use_cache: bool = True, calibration_budget_s: float = 8.0,
+                      seed: int = 0) -> CompiledSurrogate:
+    """Compile both stages of ``surrogate``; same ``predict``/``gate_probability``/… interface.
+
+    Libraries are built with treelite → tl2cgen → the C compiler (``compiler``, else
+    ``$LECTURE_UTILS_CC``, ``$CC``, ``gcc``) and cached under ``cache_dir("compiled")`` by the
+    model bytes, compiler version, tl2cgen version and ``options``; a second call with the same
+    model loads them from the cache instead of compiling. The crossover of each stage is
+    measured once on features of seeded random points of the training domain and cached beside
+    the library (``crossover="measure"``; ``"remeasure"`` measures again), fixed (a number of
+    rows), or ``None`` (always compiled). Without a working compiler the result warns
+    (:class:`CompilationFallbackWarning`) and predicts with XGBoost — the same numbers as
+    ``surrogate``.
+
+    ``n_threads``: threads of both backends; default: the surrogate's own XGBoost setting
+    (``n_jobs``; 1 for a loaded or default surrogate, see
+    :meth:`~lecture_utils.surrogate.TwoStageSurrogate.set_n_jobs`), so that above the crossover
+    the compiled surrogate runs exactly the XGBoost computation of ``surrogate``. Pass the number
+    of free cores for large vectorised batches.
+    """
+    if n_threads is None:  # the surrogate's own XGBoost setting (1 unless changed, set_n_jobs)
+        n_threads = int(surrogate.regressor.get_params().get("n_jobs") or 0) or None
+    rng = np.random.default_rng(seed)
+    lo, hi = surrogate.domain.T
+    u = rng.random((2 * CALIBRATION_ROWS, len(lo)))
+    pts = lo + u * (hi - lo)
+    pts[:, 0] = np.exp(np.log(lo[0]) + u[:, 0] * (np.log(hi[0]) - np.log(lo[0])))
+    sample = surrogate.features(pts)
+    preds = {}
+    for stage in _STAGES:
+        preds[stage] = compile_booster(
+            getattr(surrogate, stage), options=options, compiler=compiler, n_threads=n_threads,
+            nan_policy=nan_policy, crossover=crossover, sample=sample, use_cache=use_cache,
+            calibration_budget_s=calibration_budget_s / 2, label=stage)
+    n_inputs = len(surrogate.feature_names)
+    for stage, pred in preds.items():
+        if pred.n_features != n_inputs:
+            raise ValueError(f"the {stage} booster takes {pred.n_features} features, the "
+                             f"surrogate defines {n_inputs}")
+    init = {f.name: getattr(surrogate, f.name) for f in fields(TwoStageSurrogate) if f.init}
+    init["metadata"] = json.loads(json.dumps(surrogate.metadata))
+    return CompiledSurrogate(**init, predictors=preds)

@@ -1,0 +1,129 @@
+"""The package's structure: small files, every module in the layers contract, a contract that
+holds, and cache keys that ignore documentation."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import lecture_utils as lu
+from lecture_utils import _cache
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "lecture_utils"
+MAX_LINES = 800
+
+
+def _contracts() -> list[dict]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return config["tool"]["importlinter"]["contracts"]
+
+
+def test_no_module_file_is_longer_than_the_limit() -> None:
+    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"files over {MAX_LINES} lines: {long}"
+
+
+def test_every_top_level_module_is_in_the_layers_contract() -> None:
+    layers = next(c for c in _contracts() if c["type"] == "layers")["layers"]
+    listed = {m.strip().removeprefix("lecture_utils.")
+              for layer in layers for m in layer.split("|")}
+    present = {p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    present |= {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert present == listed
+    assert set(lu.MODULES) == {m for m in present if not m.startswith("_")}
+
+
+@pytest.mark.skipif(shutil.which("lint-imports", path=str(Path(sys.executable).parent)) is None,
+                    reason="import-linter is not installed")
+def test_import_contracts_hold() -> None:
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    out = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"Contracts: \d+ kept, 0 broken", out.stdout)
+
+
+# --------------------------------------------------------------------------- code fingerprints
+def _write_package(root: Path, body: str, c_source: str = "int f(void) { return 1; }\n") -> None:
+    pkg = root / "fp_demo"
+    pkg.mkdir(exist_ok=True)
+    (pkg / "__init__.py").write_text('"""A package."""\n')
+    (pkg / "model.py").write_text(textwrap.dedent(body))
+    (pkg / "kernel.c").write_text(c_source)
+
+
+BASE = '''
+    """Module docstring."""
+
+    SCALE = 2.0
+    """Attribute docstring."""
+
+
+    def predict(x):
+        """Predict."""
+        return SCALE * x  # a comment
+'''
+
+
+@pytest.fixture
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _write_package(tmp_path, BASE)
+    yield tmp_path
+    for name in [m for m in sys.modules if m.startswith("fp_demo")]:
+        del sys.modules[name]
+
+
+def _fingerprint(root: Path) -> str:
+    import importlib
+
+    for name in [m for m in sys.modules if m.startswith("fp_demo")]:
+        del sys.modules[name]
+    return _cache.code_fingerprint(importlib.import_module("fp_demo"))
+
+
+def test_fingerprint_ignores_docstrings_comments_and_layout(demo: Path) -> None:
+    before = _fingerprint(demo)
+    _write_package(demo, '''
+        """Another module docstring, much longer.
+
+        With a second paragraph.
+        """
+
+        SCALE = 2.0
+        """Another attribute docstring."""
+
+        def predict(x):
+            """Another docstring."""
+            # a new comment
+            return (SCALE
+                    * x)
+    ''', "/* a comment */\nint f(void)\n{\n    return 1;  // one\n}\n")
+    assert _fingerprint(demo) == before
+
+
+@pytest.mark.parametrize("body, c_source", [
+    (BASE.replace("SCALE = 2.0", "SCALE = 3.0"), None),
+    (BASE.replace("return SCALE * x", "return SCALE + x"), None),
+    (BASE, "int f(void) { return 2; }\n"),
+])
+def test_fingerprint_changes_with_the_code(demo: Path, body: str, c_source: str | None) -> None:
+    before = _fingerprint(demo)
+    _write_package(demo, body, *([c_source] if c_source else []))
+    assert _fingerprint(demo) != before
+
+
+def test_fingerprint_of_the_package_modules_is_stable_and_distinct() -> None:
+    a = _cache.code_fingerprint("lecture_utils.surrogate")
+    assert a == _cache.code_fingerprint("lecture_utils.surrogate")
+    assert a != _cache.code_fingerprint("lecture_utils.compiled")
+    with pytest.raises(ValueError, match="at least one module"):
+        _cache.code_fingerprint()
