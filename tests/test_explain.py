@@ -103,8 +103,6 @@ def test_refuses_features_that_mix_the_parameters() -> None:
 
 
 def test_additivity_on_the_course_surrogate() -> None:
-    if "train" not in data.available():
-        pytest.skip("shipped train set not built yet")
     model = sg.default_surrogate(transform="ratio")  # one feature per parameter (chapter 6)
     df = data.load("train")
     pts = df[list(alps.PARAMETERS)].to_numpy()[explain.sample_indices(len(df), 60, seed=0)]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lecture_utils import alps, data, fit, stats
+from lecture_utils import alps, data, fit, smooth, stats
 from lecture_utils import surrogate as sg
 
 
@@ -40,13 +40,13 @@ def validated_error(surrogate, holdout) -> float:
     return float(sg.validate(surrogate, points, chi2).regression["rmse"])
 
 
-# ------------------------------------------------------------- moved to lecture_utils.surrogate ---
+# --------------------------------------------------------------- from lecture_utils.smooth ---
 def test_smoothed_surrogate_and_coordinates_are_re_exported() -> None:
-    """The smoothed surrogate and the search coordinates live in lecture_utils.surrogate (the
-    sampler needs them too; tested in test_surrogate.py); fit re-exports the same objects."""
+    """The smoothed surrogate and the search coordinates live in lecture_utils.smooth (the sampler
+    needs them too; tested in test_smooth.py); fit re-exports the same objects."""
     for name in ("SmoothedSurrogate", "SoftTreeEnsemble", "SEARCH_NAMES", "SEARCH_BOUNDS",
                  "DEFAULT_SMOOTHING", "to_search", "from_search"):
-        assert getattr(fit, name) is getattr(sg, name), name
+        assert getattr(fit, name) is getattr(smooth, name), name
 
 
 # ------------------------------------------------------------------------- surrogate stage ---

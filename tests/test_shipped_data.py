@@ -94,9 +94,9 @@ def test_holdout_independent_of_train() -> None:
 @pytest.mark.parametrize("name", SETS)
 def test_size_and_emphasis(name: str) -> None:
     prov = data.provenance(name)
-    if prov["partial"]:
-        pytest.skip(f"{name} is still being generated: {prov['n_evaluated']}/"
-                    f"{prov['n_requested']} exact points (python -m lecture_utils dataset {name})")
+    assert not prov["partial"], (f"{name} is incomplete: {prov['n_evaluated']}/"
+                                 f"{prov['n_requested']} exact points "
+                                 f"(python -m lecture_utils dataset {name})")
     df = data.load(name)
     assert len(df) >= MIN_SIZE[name]
     region = df["chi2"] < df["chi2"].min() + REGION_DELTA_CHI2

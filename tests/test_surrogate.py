@@ -440,7 +440,7 @@ def test_training_arrays_concatenate_sets_in_order() -> None:
         sg.training_arrays(())
 
 
-@pytest.mark.skipif("train" not in data.available(), reason="shipped train set not built yet")
+@pytest.mark.slow  # trains the course surrogate twice, from scratch
 def test_shipped_default_surrogate_deterministic_across_processes(tmp_path: Path) -> None:
     code = textwrap.dedent("""
         import hashlib

@@ -224,14 +224,6 @@ def evaluate_cached(points: Any, integrator: alps.Integrator = "exact", *, name:
     retry_failed : bool
         Evaluate points again whose cached evaluation failed.
 
-    Failure policy: a point whose evaluation raises (or gives a non-finite χ²) is recorded with
-    ``status="failed"``, NaN χ² and the error's type and message — and cached like a value: with
-    the same point, ALPaca version and convention it fails the same way, so it is not retried on
-    every call. A new ALPaca version or convention changes the key (everything is evaluated
-    anew); ``retry_failed=True`` retries on request. Errors that are not about a point (a worker
-    crash, an interrupt) propagate and store nothing for the unfinished chunks. A corrupt entry
-    gives a :class:`CacheCorruptionWarning` and is evaluated again.
-
     Returns
     -------
     pandas.DataFrame
@@ -239,6 +231,16 @@ def evaluate_cached(points: Any, integrator: alps.Integrator = "exact", *, name:
         ``chi2`` (NaN where the evaluation failed), ``status`` (``"ok"``/``"failed"``),
         ``error_type``, ``error_message`` (``None`` where ok) and ``seconds`` (evaluation time of
         the point when it was computed).
+
+    Notes
+    -----
+    Failure policy. A point whose evaluation raises (or gives a non-finite χ²) is recorded with
+    ``status="failed"``, NaN χ² and the error's type and message — and cached like a value: with
+    the same point, ALPaca version and convention it fails the same way, so it is not retried on
+    every call. A new ALPaca version or convention changes the key (everything is evaluated
+    anew); ``retry_failed=True`` retries on request. Errors that are not about a point (a worker
+    crash, an interrupt) propagate and store nothing for the unfinished chunks. A corrupt entry
+    gives a :class:`CacheCorruptionWarning` and is evaluated again.
     """
     from .. import engine  # engine precedes data in the data flow
 

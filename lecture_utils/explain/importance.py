@@ -21,10 +21,10 @@ __all__ = [
 
 
 def global_importance(explanation: Explanation) -> pd.DataFrame:
-    """Mean |SHAP| per parameter, largest first.
+    """Mean ``|SHAP|`` per parameter, largest first.
 
     Index: parameter names; columns ``feature`` (what the trees see), ``mean_abs_shap`` (units of
-    the stage's output), ``share`` (fraction of the summed mean |SHAP|), ``mean_shap`` (signed
+    the stage's output), ``share`` (fraction of the summed mean ``|SHAP|``), ``mean_shap`` (signed
     mean: ≈ 0 for path-dependent values on the training distribution) and ``rank`` (1 = most
     important).
     """
@@ -44,7 +44,7 @@ def global_importance(explanation: Explanation) -> pd.DataFrame:
 
 
 def compare_importance(explanations: Mapping[str, Explanation]) -> pd.DataFrame:
-    """Mean |SHAP| per parameter of several explanations side by side (one column per key).
+    """Mean ``|SHAP|`` per parameter of several explanations side by side (one column per key).
 
     Rows are ordered by the first explanation's ranking; a ``rank_<key>`` column per key gives
     each ranking.

@@ -85,7 +85,7 @@ def plot_waterfall(explanation: Explanation, index: int = 0, *, ax: Any = None,
 
 def plot_importance(explanation_or_table: Explanation | pd.DataFrame, *, ax: Any = None,
                     title: str | None = None) -> Any:
-    """Bar chart of mean |SHAP| per parameter (largest on top). Returns the Axes."""
+    """Bar chart of mean ``|SHAP|`` per parameter (largest on top). Returns the Axes."""
     from ..plotting import PALETTE
 
     if isinstance(explanation_or_table, Explanation):
