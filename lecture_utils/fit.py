@@ -150,10 +150,40 @@ def exact_chi2(points: Any, *, name: str = "bestfit", executor: Any = None,
 def spot_check(points: Any, surrogate: Any = None, *, smoothed: SmoothedSurrogate | None = None,
                name: str = "profile-checks", executor: Any = None,
                workers: int | None = None) -> pd.DataFrame:
-    """Exact χ² beside the surrogate's at ``points`` (n, 6): one row per point with the six
-    parameters, ``chi2_surrogate`` (:meth:`~TwoStageSurrogate.predict_smooth`),
-    ``chi2_smoothed`` (if ``smoothed`` is given) and ``chi2_exact`` (:func:`exact_chi2`: one
-    batch, cached per point; ``executor``/``workers`` passed on)."""
+    """Exact χ² beside the surrogate's at given points, e.g. along a profile.
+
+    A minimiser finds the places where a surrogate is wrongly low, so the points it reports
+    need these checks. The exact χ² comes from :func:`exact_chi2`: one batch, cached per point.
+
+    Parameters
+    ----------
+    points : array_like, shape (n, 6) or (6,)
+        Physical points in :data:`lecture_utils.alps.PARAMETERS` order (f_a in GeV), inside
+        :data:`lecture_utils.alps.DOMAIN`.
+    surrogate : TwoStageSurrogate, optional
+        Default :func:`lecture_utils.surrogate.default_surrogate`; ignored when ``smoothed`` is
+        given (its surrogate is used).
+    smoothed : SmoothedSurrogate, optional
+        Adds the smoothed χ² (:meth:`SmoothedSurrogate.chi2`).
+    name : str, optional
+        Label of the cache entries written.
+    executor, workers : optional
+        How the exact points are evaluated, passed on to :func:`exact_chi2`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point: the six parameters, ``chi2_surrogate``
+        (:meth:`~lecture_utils.surrogate.TwoStageSurrogate.predict_smooth`), ``chi2_smoothed``
+        (only if ``smoothed`` is given) and ``chi2_exact`` (NaN where ALPaca failed); all χ²
+        dimensionless.
+
+    Raises
+    ------
+    ValueError
+        For invalid points (:func:`~lecture_utils.alps.space.validate_points`) or a surrogate
+        that is not a :class:`~lecture_utils.surrogate.TwoStageSurrogate`.
+    """
     pts = alps.validate_points(points)
     sur = resolve_surrogate(surrogate if smoothed is None else smoothed.surrogate)
     frame = pd.DataFrame(pts, columns=list(alps.PARAMETERS))
@@ -497,15 +527,42 @@ def profile_1d(parameter: str, grid: Any, *, start: Any,
                progress: bool | None = None) -> stats.Profile1D:
     """Profile likelihood of one search coordinate on the smoothed surrogate χ².
 
-    ``parameter`` is a name of :data:`SEARCH_NAMES` (f_a as ``"log10_fa"``, grid in
-    log10(f_a/GeV)); ``grid`` strictly increasing inside :data:`SEARCH_BOUNDS`. ``start``: one
-    physical point (6,) or several (k, 6) where MIGRAD starts. With several starts (e.g. the
-    minima of different branches of the fit) :func:`lecture_utils.stats.profile_1d` runs from
-    each, and the result is their lower envelope — a profile is a *global* minimum over the
-    nuisance parameters, and a scan warm-started along one branch cannot jump to another.
-    ``tol``: MIGRAD tolerance (EDM < 0.002·tol; 0.1 is Minuit's default — the surrogate is not
-    more precise than that). The result's ``params`` are in search coordinates
-    (:func:`from_search` converts them).
+    The nuisance parameters are minimised with MIGRAD (:func:`lecture_utils.stats.profile_1d`)
+    on :meth:`SmoothedSurrogate.chi2_search`. With several starts (e.g. the minima of different
+    branches of the fit) a scan runs from each, and the result is their lower envelope — a
+    profile is a *global* minimum over the nuisance parameters, and a scan warm-started along one
+    branch cannot jump to another.
+
+    Parameters
+    ----------
+    parameter : str
+        A name of :data:`SEARCH_NAMES`; f_a as ``"log10_fa"``.
+    grid : array_like, shape (m,)
+        Strictly increasing values of the parameter inside :data:`SEARCH_BOUNDS`, m ≥ 2; for
+        ``"log10_fa"`` in log10(f_a/GeV).
+    start : array_like, shape (6,) or (k, 6)
+        One or several physical points (f_a in GeV) where MIGRAD starts, e.g.
+        ``best_fit(...).point`` or :meth:`BestFit.starts`; clipped to the search bounds.
+    smoothed : SmoothedSurrogate, optional
+        The smoothed χ²; default ``SmoothedSurrogate()`` of the course's surrogate.
+    tol : float, optional
+        MIGRAD tolerance (EDM < 0.002·tol; 0.1 is Minuit's default — the surrogate is not more
+        precise than that).
+    progress : bool, optional
+        Progress bar over the grid (default: ``LECTURE_UTILS_PROGRESS``).
+
+    Returns
+    -------
+    lecture_utils.stats.Profile1D
+        The profiled χ² (dimensionless) on ``grid``, shape (m,), MIGRAD's validity, and the global
+        minimum. Its ``params`` (m, 6) and ``best_fit`` (6,) are in search coordinates
+        (:func:`from_search` converts them).
+
+    Raises
+    ------
+    ValueError
+        Without ``start``, for ``"fa"`` (use ``"log10_fa"``) or an unknown ``parameter``, an
+        invalid ``start``, or a grid that is not strictly increasing inside the bounds.
     """
     sm = SmoothedSurrogate() if smoothed is None else smoothed
     index = _search_index(parameter)
@@ -527,9 +584,43 @@ def profile_1d(parameter: str, grid: Any, *, start: Any,
 def profile_2d(parameters: tuple[str, str], grid_x: Any, grid_y: Any, *, start: Any,
                smoothed: SmoothedSurrogate | None = None, tol: float = 0.1,
                progress: bool | None = None) -> stats.Profile2D:
-    """Profile likelihood of two search coordinates on the smoothed surrogate χ², lower envelope
-    over the runs from each ``start`` (see :func:`profile_1d`); arrays of shape
-    (len(grid_y), len(grid_x))."""
+    """Profile likelihood of two search coordinates on the smoothed surrogate χ².
+
+    As :func:`profile_1d`, on a grid of two coordinates (:func:`lecture_utils.stats.profile_2d`),
+    with the lower envelope over the runs from each ``start``.
+
+    Parameters
+    ----------
+    parameters : tuple of (str, str)
+        Two names of :data:`SEARCH_NAMES` (x, then y); f_a as ``"log10_fa"``.
+    grid_x : array_like, shape (m_x,)
+        Strictly increasing values of the first parameter inside :data:`SEARCH_BOUNDS`, m_x ≥ 2;
+        for ``"log10_fa"`` in log10(f_a/GeV).
+    grid_y : array_like, shape (m_y,)
+        The same for the second parameter.
+    start : array_like, shape (6,) or (k, 6)
+        One or several physical points (f_a in GeV) where MIGRAD starts.
+    smoothed : SmoothedSurrogate, optional
+        The smoothed χ²; default ``SmoothedSurrogate()`` of the course's surrogate.
+    tol : float, optional
+        MIGRAD tolerance (as in :func:`profile_1d`).
+    progress : bool, optional
+        Progress bar over the grid (default: ``LECTURE_UTILS_PROGRESS``).
+
+    Returns
+    -------
+    lecture_utils.stats.Profile2D
+        The profiled χ² ``chi2[j, i]`` at ``(grid_x[i], grid_y[j])``, shape (m_y, m_x), with
+        ``params`` (m_y, m_x, 6) and ``best_fit`` (6,) in search coordinates, MIGRAD's validity
+        and the global minimum.
+
+    Raises
+    ------
+    ValueError
+        Unless ``parameters`` names two known search coordinates (``"fa"``: use
+        ``"log10_fa"``); without ``start`` or for an invalid one; or for grids that are not
+        strictly increasing inside the bounds.
+    """
     sm = SmoothedSurrogate() if smoothed is None else smoothed
     if len(parameters) != 2:
         raise ValueError(f"parameters must name two search coordinates, got {parameters!r}")
@@ -557,14 +648,35 @@ def profile_2d(parameters: tuple[str, str], grid_x: Any, grid_y: Any, *, start: 
 # --------------------------------------------------------------------------------------------
 def posterior(prior: Any = "loguniform", seed: int = 0, *, surrogate: Any = None,
               progress: bool | None = None) -> Any:
-    """:func:`lecture_utils.sampling.sample_posterior`, its result cached on disk.
+    """The ALP posterior of :func:`lecture_utils.sampling.sample_posterior`, cached on disk.
 
-    The result (a :class:`~lecture_utils.sampling.PosteriorResult`, without its surrogate) is
-    stored under ``cache_dir("posteriors")``, keyed by the surrogate (training-data hash and model
-    files), the prior, the seed and the source code of :mod:`lecture_utils.sampling`; a rebuilt
-    notebook loads the same chain instead of sampling again, and any change of these samples
-    anew. ``surrogate=None`` means the sampler's default (the course's surrogate, compiled),
-    which is only built when a run is needed.
+    The result is stored under ``cache_dir("posteriors")``, keyed by the surrogate (training-data
+    hash and model files), the prior, the seed and the source code of
+    :mod:`lecture_utils.sampling`; a rebuilt notebook loads the same chain instead of sampling
+    again, and any change of these samples anew. Other settings are the sampler's defaults.
+
+    Parameters
+    ----------
+    prior : Prior or {"loguniform", "gaussian"}, optional
+        The prior (:func:`lecture_utils.sampling.as_prior`).
+    seed : int, optional
+        Seed of the run, ≥ 0.
+    surrogate : TwoStageSurrogate, optional
+        Default: the sampler's default (the course's surrogate, compiled), which is only built
+        when a run is needed.
+    progress : bool, optional
+        Progress bar over the steps of a new run (default: ``LECTURE_UTILS_PROGRESS``).
+
+    Returns
+    -------
+    lecture_utils.sampling.PosteriorResult
+        The sampler's result, without its surrogate (``surrogate`` is ``None``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown prior, a ``seed`` that is not an integer ≥ 0, or invalid settings of the
+        sampler.
     """
     import logging
     import pickle
@@ -605,9 +717,29 @@ def significance(chi2_null: float, chi2_alternative: float, dof: int) -> dict[st
     """Likelihood-ratio test of a nested null hypothesis (e.g. the Standard-Model-like point).
 
     ``Δχ² = chi2_null − chi2_alternative`` is compared with a χ² distribution of ``dof`` degrees
-    of freedom (Wilks; ``dof`` = parameters the null hypothesis fixes). Returns ``delta_chi2``,
-    ``dof``, ``pvalue`` and ``nsigma`` (two-sided Gaussian-equivalent, the convention of
-    :mod:`lecture_utils.stats`: Δχ² = n² for one parameter is nσ).
+    of freedom (Wilks' theorem).
+
+    Parameters
+    ----------
+    chi2_null : float
+        Minimum χ² under the null hypothesis, finite.
+    chi2_alternative : float
+        Minimum χ² under the alternative (e.g. the best fit), finite and ≤ ``chi2_null``.
+    dof : int
+        Parameters the null hypothesis fixes, ≥ 1.
+
+    Returns
+    -------
+    dict of str to float
+        ``delta_chi2`` (Δχ² ≥ 0), ``dof``, ``pvalue`` and ``nsigma`` (two-sided
+        Gaussian-equivalent, the convention of :mod:`lecture_utils.stats`: Δχ² = n² for one
+        parameter is nσ; ``inf`` where the p-value underflows to 0).
+
+    Raises
+    ------
+    ValueError
+        For non-finite χ² values, a negative Δχ² (the alternative fits worse than the null), or a
+        ``dof`` that is not an integer ≥ 1.
     """
     c0, c1 = float(chi2_null), float(chi2_alternative)
     if not (math.isfinite(c0) and math.isfinite(c1)):

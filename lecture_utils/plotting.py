@@ -45,7 +45,15 @@ STYLE: dict[str, Any] = {
 
 
 def use_style() -> None:
-    """Apply the book's matplotlib style (palette, fonts, grid) to the current process."""
+    """Apply the book's matplotlib style (palette, fonts, grid) to the current process.
+
+    Updates matplotlib's global ``rcParams`` with :data:`STYLE` and sets the colour cycle to
+    :data:`PALETTE`. Idempotent: call it once at the top of a notebook.
+
+    See Also
+    --------
+    style_context : the same style inside a ``with`` block only.
+    """
     import matplotlib as mpl
     from cycler import cycler
 
@@ -56,8 +64,23 @@ def use_style() -> None:
 def axis_label(name: str, *, log10: bool = False) -> str:
     """Axis label with units for an ALP parameter name (e.g. ``"fa"`` → ``$f_a$ [GeV]``).
 
-    With ``log10`` the label reads ``log10(f_a / GeV)``. Unknown names raise ``KeyError`` listing
-    the known ones.
+    Parameters
+    ----------
+    name : str
+        A name of :data:`lecture_utils.alps.PARAMETERS`.
+    log10 : bool, optional
+        Label the decimal logarithm instead: for f_a it reads log10(f_a / GeV), for a coupling
+        log10 of its symbol.
+
+    Returns
+    -------
+    str
+        The label, in matplotlib's mathtext (``$…$``).
+
+    Raises
+    ------
+    KeyError
+        For an unknown name; the message lists the known ones.
     """
     if name not in alps.LABELS:
         raise KeyError(f"unknown parameter {name!r}; known: {', '.join(alps.PARAMETERS)}")

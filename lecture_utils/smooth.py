@@ -234,13 +234,30 @@ class SoftTreeEnsemble:
 class SmoothedSurrogate:
     """The surrogate's smooth χ² with Gaussian-smoothed trees — differentiable, for MIGRAD.
 
-    ``chi2(points)`` (physical points (n, 6)) is :meth:`TwoStageSurrogate.predict_smooth` with
-    both stages replaced by their :class:`SoftTreeEnsemble`: :func:`smooth_combination` of
-    ``χ²_reg,σ`` and ``logit_σ``. ``smoothing`` holds the blur σ in search coordinates
-    (:data:`SEARCH_NAMES`; default :data:`DEFAULT_SMOOTHING`); it is propagated to the features of
-    the surrogate's transform to first order (for the ``"ratio"`` features c_i·10⁶ GeV/f_a the blur
-    of log10 f_a contributes too). All widths must be > 0; as they shrink, the smoothed χ²
+    :meth:`chi2` is :meth:`~lecture_utils.surrogate.TwoStageSurrogate.predict_smooth` with both
+    stages replaced by their :class:`SoftTreeEnsemble`: :func:`smooth_combination` of
+    ``χ²_reg,σ`` and ``logit_σ``. The blur σ, given in search coordinates, is propagated to the
+    features of the surrogate's transform to first order (for the ``"ratio"`` features
+    c_i·10⁶ GeV/f_a the blur of log10 f_a contributes too). As the widths shrink, the smoothed χ²
     tends to the surrogate's (``SoftTreeEnsemble.margin(x, None)`` reproduces it exactly).
+
+    Parameters
+    ----------
+    surrogate : TwoStageSurrogate, optional
+        The surrogate to smooth (a compiled one works too); default
+        :func:`lecture_utils.surrogate.default_surrogate`.
+    smoothing : sequence of float, length 6, optional
+        Blur σ per search coordinate (:data:`SEARCH_NAMES`: log10(f_a/GeV), then the five
+        couplings), each finite and > 0; default :data:`DEFAULT_SMOOTHING`.
+
+    Raises
+    ------
+    ValueError
+        If ``surrogate`` is not a :class:`~lecture_utils.surrogate.TwoStageSurrogate`, or
+        ``smoothing`` is not 6 finite widths > 0.
+    RuntimeError
+        If the soft-tree walk with zero blur does not reproduce XGBoost's predictions on probe
+        points (:class:`SoftTreeEnsemble`).
     """
 
     def __init__(self, surrogate: Any = None,
@@ -303,17 +320,51 @@ class SmoothedSurrogate:
         return both[:, 0], both[:, 1]
 
     def chi2(self, points: Any) -> np.ndarray:
-        """Smoothed χ² at physical points (n, 6) or (6,), shape (n,), dimensionless."""
+        """Smoothed χ² at physical points.
+
+        Parameters
+        ----------
+        points : array_like or pandas.DataFrame, shape (n, 6) or (6,)
+            Physical points in :data:`lecture_utils.alps.PARAMETERS` order (f_a in GeV,
+            couplings dimensionless), or a DataFrame with those columns.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            float64, dimensionless χ².
+
+        Raises
+        ------
+        ValueError
+            For invalid points (:func:`~lecture_utils.surrogate.as_points`).
+        """
         logit, reg = self.stage_outputs(points)
         s = self.surrogate
         return smooth_combination(reg, logit, logit_threshold=s.logit_threshold(),
                                   chi2_edge=s.chi2_min + s.cut, penalty_scale=s.penalty_scale)
 
     def chi2_search(self, z: Any) -> float:
-        """Smoothed χ² of one point in search coordinates (6,) — the function MIGRAD minimises.
+        """Smoothed χ² of one point in search coordinates — the function MIGRAD minimises.
 
         Values outside :data:`SEARCH_BOUNDS` are clipped to the bounds (MIGRAD's bounded
-        parameters stay inside anyway)."""
+        parameters stay inside anyway).
+
+        Parameters
+        ----------
+        z : array_like, shape (6,) or (1, 6)
+            One point in search coordinates (:data:`SEARCH_NAMES`: log10(f_a/GeV), then the five
+            couplings).
+
+        Returns
+        -------
+        float
+            Dimensionless χ².
+
+        Raises
+        ------
+        ValueError
+            If ``z`` is not 6 finite numbers.
+        """
         zz = np.asarray(z, dtype=float).reshape(1, -1)
         if zz.shape[1] != len(SEARCH_NAMES) or not np.isfinite(zz).all():
             raise ValueError(f"z must be {len(SEARCH_NAMES)} finite search coordinates, got {z!r}")

@@ -401,19 +401,75 @@ def tune(points: Any, chi2: Any, stage: str, *, study_name: str, storage: str | 
          progress: bool | None = None) -> optuna.Study:
     """Run (or resume) the study ``study_name`` of ``stage`` until ``n_trials`` trials finished.
 
-    ``points`` (n, 6) and exact ``chi2`` (n,) are the training data (the shipped
-    :data:`~lecture_utils.surrogate.TRAINING_SETS` in the course). ``folds`` selects the fixed
-    validation split (1) or k-fold cross-validation (see :func:`stage_folds`). A new study's
-    first trial is the untuned :data:`~lecture_utils.surrogate.DEFAULT_HYPERPARAMETERS`
-    (``start_from_defaults``), so the result is never worse than that baseline on the tuning
-    score.
+    Each trial fits the stage with hyperparameters drawn from :data:`SEARCH_SPACE` and early
+    stopping, and is scored on validation data (log-loss for the gate, MAE inside the region cut
+    for the regressor); unpromising trials are pruned. An existing study of that name is resumed
+    if its recorded settings match. ``batch_size`` trials are asked at a time and evaluated by
+    ``workers`` separate processes; the trials depend on ``seed``, ``batch_size``, the data and
+    the settings, not on ``workers`` (the module :mod:`lecture_utils.tuning` explains how).
 
-    ``batch_size`` trials are asked at a time and evaluated by ``workers`` separate processes;
-    the trials depend on ``seed``, ``batch_size``, the data and the settings, not on ``workers``
-    (see the module docstring). ``timeout`` (seconds) stops between batches — a safety cap that
-    makes the number of trials machine-dependent; use ``n_trials`` for reproducible studies.
-    Returns the study.
+    Parameters
+    ----------
+    points : array_like or pandas.DataFrame, shape (n, 6)
+        Physical training points (f_a in GeV) — the shipped
+        :data:`~lecture_utils.surrogate.TRAINING_SETS` in the course.
+    chi2 : array_like, shape (n,)
+        Their exact χ².
+    stage : {"gate", "regressor"}
+        The stage to tune.
+    study_name : str
+        Name of the study in ``storage``; a study of that name is resumed.
+    storage : str, optional
+        Optuna storage URL; default :func:`default_storage` (SQLite under the package cache).
+    n_trials : int, optional
+        Finished (complete or pruned) trials to reach, counting those of a resumed study; ≥ 1.
+    seed : int, optional
+        Seed of the validation split, of the sampler and of XGBoost.
+    batch_size : int, optional
+        Trials asked at a time, ≥ 1; changes the trials.
+    workers : int, optional
+        Processes that evaluate a batch, ≥ 1; does not change the trials.
+    timeout : float, optional
+        Seconds after which the run stops between batches — a safety cap that makes the number of
+        trials machine-dependent; use ``n_trials`` for reproducible studies.
+    transform : {"ratio", "raw", "running"}, optional
+        Feature transform (:func:`~lecture_utils.surrogate.features`).
+    regressor_margin : float, optional
+        The regressor trains on Δχ² < cut + ``regressor_margin``.
+    max_estimators : int, optional
+        Upper bound on the trees per trial.
+    early_stopping_rounds : int, optional
+        Patience of early stopping, in boosting rounds.
+    report_every : int, optional
+        Boosting rounds between two reports to the pruner, ≥ 1.
+    pruner_startup_trials : int, optional
+        Finished trials before the median pruner starts comparing.
+    pruner_warmup_rounds : int, optional
+        Boosting rounds of a trial before it can be pruned.
+    folds : int, optional
+        1: the fixed validation split; k ≥ 2: k-fold cross-validation (:func:`stage_folds`).
+    start_from_defaults : bool, optional
+        Make a new study's first trial the untuned
+        :data:`~lecture_utils.surrogate.DEFAULT_HYPERPARAMETERS`, so that the result is never
+        worse than that baseline on the tuning score.
+    progress : bool, optional
+        Progress bar over the trials (default: ``LECTURE_UTILS_PROGRESS``).
 
+    Returns
+    -------
+    optuna.Study
+        The study; each complete trial's value is its validation score, and its user attribute
+        ``n_estimators`` the early-stopped number of trees.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``stage``; ``n_trials``, ``workers``, ``batch_size``, ``report_every`` or
+        ``folds`` below 1; invalid training data (:func:`~lecture_utils.surrogate.training_split`);
+        or an existing study of that name recorded with other settings.
+
+    Notes
+    -----
     With ``workers > 1`` the workers are *spawned* processes: in a script, call this under
     ``if __name__ == "__main__":`` (notebooks need nothing special).
     """

@@ -102,12 +102,32 @@ misclassifies much of the region; the committee on the physics features
 
 def alp_learner(parameters: Sequence[str] = alps.PARAMETERS, *, delta: float = REGION_DELTA_CHI2,
                 seed: int = 0, **options: Any) -> Learner:
-    """A :class:`Learner` over the ALP domain (or a slice of it: ``parameters``), f_a logarithmic
-    — the coordinates of :meth:`lecture_utils.alps.Domain.to_unit` —, with
-    ``transform_scale`` = :data:`ALP_TRANSFORM_SCALE` unless given. Over all six parameters the
+    """A :class:`Learner` over the ALP domain, or a slice of it.
+
+    The bounds are those of :data:`lecture_utils.alps.DOMAIN` for ``parameters``, f_a
+    logarithmic — the coordinates of :meth:`lecture_utils.alps.Domain.to_unit` —, and
+    ``transform_scale`` is :data:`ALP_TRANSFORM_SCALE` unless given. Over all six parameters the
     region model is :data:`ALP_REGION_MODEL` on :func:`alp_region_features` unless
-    ``region_model`` is given; slices use the GP. Other options are passed on;
-    ``input_map=alp_input_map`` gives effective-coupling GP inputs (all six parameters only).
+    ``region_model`` is given; slices use the GP.
+
+    Parameters
+    ----------
+    parameters : sequence of str, optional
+        The learner's inputs, distinct names from :data:`lecture_utils.alps.PARAMETERS`, in the
+        order of the learner's coordinates; default all six. Points told to and asked from the
+        learner have one column per parameter (f_a in GeV).
+    delta : float, optional
+        Width Δχ² of the region above the minimum (default
+        :data:`~lecture_utils.stats.REGION_DELTA_CHI2`).
+    seed : int, optional
+        Seeds every random choice of the learner.
+    **options
+        Passed on to :class:`Learner`; ``input_map=alp_input_map`` gives effective-coupling GP
+        inputs (all six parameters only).
+
+    Returns
+    -------
+    Learner
 
     Raises
     ------

@@ -50,55 +50,88 @@ class Learner:
 
     Parameters
     ----------
-    bounds : array, shape (d, 2)
-        Lower and upper bound of every input, in physical units (lower < upper).
-    delta : float
-        Width of the region above the minimum (for a χ²: Δχ², default
+    bounds : array_like, shape (d, 2)
+        Lower and upper bound of every input, in physical units (lower < upper, finite).
+    delta : float, optional
+        Width of the region above the minimum, > 0 (for a χ²: Δχ², default
         :data:`~lecture_utils.stats.REGION_DELTA_CHI2`).
-    seed : int
+    seed : int, optional
         Seeds every random choice (candidates, monitor sample, optimiser restarts): the same
         ``tell`` sequence gives the same ``ask`` answers.
-    log_scale : sequence of bool, optional
+    log_scale : sequence of bool, length d, optional
         Dimensions mapped logarithmically to the unit cube (bounds must then be > 0).
-    acquisition : ``"straddle"`` (default), ``"misclassification"``, ``"ei"`` or ``"lcb"``
-    transform : ``"log1p"`` (default), ``"cap"`` or ``"none"``; ``transform_scale`` s of
-        ``log1p`` (default ``delta``: ``y = log(1 + Δ/delta)``, nearly linear inside the region,
-        logarithmic on the wall); ``cap`` of ``"cap"`` (default 3·delta).
-    kappa, beta, xi : acquisition parameters (LCB ``κ``, straddle ``β``, EI margin ``ξ``).
-    ei_fraction : float
+    acquisition : {"straddle", "misclassification", "ei", "lcb"}, optional
+        The acquisition function; ``"straddle"`` and ``"misclassification"`` are region ones.
+    transform : {"log1p", "cap", "none"}, optional
+        Monotone transform of ``Δ = f − min f`` that the GP models: ``y = log(1 + Δ/s)``,
+        ``y = min(Δ, cap)`` or ``y = Δ``.
+    transform_scale : float, optional
+        The scale s of ``"log1p"``, > 0; default ``delta`` (``y = log(1 + Δ/delta)``, nearly
+        linear inside the region, logarithmic on the wall).
+    cap : float, optional
+        The cap of ``"cap"``, > ``delta``; default 3·delta.
+    kappa : float, optional
+        LCB parameter κ.
+    beta : float, optional
+        Straddle parameter β.
+    xi : float, optional
+        EI margin ξ.
+    ei_fraction : float, optional
         Share of each batch chosen by expected improvement when the acquisition is a region one
-        (see :meth:`schedule`); the region is defined relative to the minimum, which must keep
-        improving; the default 0.25 makes every fourth pick an EI pick.
+        (see :meth:`schedule`), in [0, 1]; the region is defined relative to the minimum, which
+        must keep improving; the default 0.25 makes every fourth pick an EI pick.
     n_candidates : int, optional
         Size of the generated candidate set per ask (default ``max(1000, 500·d)``).
     budget : int, optional
         The stopping rule's budget: stop when this many points are evaluated.
-    stable_tol, patience, uncertainty_tol, n_monitor
-        The stopping rule (see :meth:`stop_reason` and :mod:`lecture_utils.active`).
-    max_points : int
+    stable_tol : float, optional
+        Stop as ``"stable"`` when the region estimate on the monitor sample changed by at most
+        this fraction (of the union of the old and new estimates) at each of the last
+        ``patience`` tells; ≥ 0.
+    patience : int, optional
+        Tells the ``"stable"`` rule looks back over, ≥ 1.
+    uncertainty_tol : float, optional
+        Stop as ``"uncertainty"`` when the expected misclassified fraction of the monitor sample
+        (relative to the estimated region size) is at most this; default: never.
+    n_monitor : int, optional
+        Size of the seeded monitor sample in the unit cube on which the stopping rule measures
+        the region estimate.
+    max_points : int, optional
         At most this many points condition the GP (the lowest 75 % by value plus a seeded random
         sample of the rest); the cost of a step grows as their number cubed.
-    max_fit_points : int
+    max_fit_points : int, optional
         Hyperparameters are optimised on at most this many of them (chosen the same way).
-    refit_growth : float
+    refit_growth : float, optional
         Re-optimise the hyperparameters when the number of points has grown by this factor since
         the last optimisation (≥ 1; 1 re-optimises at every tell).
-    n_restarts : int
+    n_restarts : int, optional
         Extra seeded random starts of the first hyperparameter optimisation (later ones start
         from the previous optimum).
     input_map : callable, optional
-        Maps unit-cube coordinates (n, d) to the GP's inputs (n, k) — e.g. physically motivated
-        features (:func:`~lecture_utils.active.alp_input_map`). Default: the unit-cube
-        coordinates themselves.
-    region_model : ``"gp"`` (default) or ``"committee"``
+        Maps unit-cube coordinates (n, d) to the GP's inputs (n, k), a finite array — e.g.
+        physically motivated features (:func:`~lecture_utils.active.alp_input_map`). Default:
+        the unit-cube coordinates themselves.
+    region_model : {"gp", "committee"}, optional
         What gives the region estimate and the region picks (see :mod:`lecture_utils.active`).
     region_features : callable, optional
-        Unit-cube coordinates (n, d) → the committee's inputs (n, k) (e.g.
-        :func:`~lecture_utils.active.alp_region_features`); default the coordinates. Committee only.
+        Unit-cube coordinates (n, d) → the committee's inputs (n, k), a finite array (e.g.
+        :func:`~lecture_utils.active.alp_region_features`); default the coordinates. Committee
+        only.
     committee_options : mapping, optional
         Settings of :class:`ClassifierCommittee` (default
-        :data:`~lecture_utils.active.COMMITTEE_DEFAULTS`). Committee
-        only.
+        :data:`~lecture_utils.active.COMMITTEE_DEFAULTS`). Committee only.
+
+    Raises
+    ------
+    ValueError
+        For invalid settings: bad ``bounds``, ``delta`` ≤ 0, a non-integer ``seed``, a
+        ``log_scale`` of the wrong length or over non-positive bounds, an unknown
+        ``acquisition``, ``transform`` or ``region_model``, ``transform_scale`` ≤ 0,
+        ``cap`` ≤ ``delta``, ``ei_fraction`` outside [0, 1], ``stable_tol`` < 0,
+        ``refit_growth`` < 1, a count that is not a positive integer, ``region_features`` or
+        ``committee_options`` without ``region_model="committee"``, invalid committee settings,
+        or an ``input_map`` /
+        ``region_features`` that does not return a finite (n, k) array.
     """
 
     def __init__(self, bounds: Any, delta: float = REGION_DELTA_CHI2, seed: int = 0, *,
@@ -297,10 +330,29 @@ class Learner:
 
     # ---- tell
     def tell(self, points: Any, values: Any) -> Learner:
-        """Add evaluated points (n, d) and their values (n,) and update the GP.
+        """Add evaluated points and their values and update the model.
 
-        Raises :class:`ValueError` for empty input, NaN/inf anywhere (drop failed evaluations
-        first), mismatched lengths or points outside the bounds.
+        Any points may be told: an initial design (:meth:`initial_design`), a data set, the
+        learner's own proposals. From the second point on, every tell refits the GP (and the
+        committee) and records a row of :attr:`history`.
+
+        Parameters
+        ----------
+        points : array_like, shape (n, d) or (d,)
+            Evaluated points in physical units, inside the bounds.
+        values : array_like, shape (n,)
+            Their values f (e.g. the χ²), finite.
+
+        Returns
+        -------
+        Learner
+            The learner itself.
+
+        Raises
+        ------
+        ValueError
+            For empty input, NaN/inf anywhere (drop failed evaluations first), mismatched lengths
+            or points outside the bounds.
         """
         p = check_points(points, self.bounds)
         v = np.asarray(values, dtype=float).reshape(-1)
@@ -480,10 +532,31 @@ class Learner:
         return ["ei"] * n_ei + [self.acquisition] * (n - n_ei)
 
     def ask(self, n: int, candidates: Any = None) -> np.ndarray:
-        """Propose ``n`` distinct new points, shape (n, d), physical units.
+        """Propose ``n`` distinct new points.
 
         Maximises the acquisition with the kriging believer over the generated candidate set (or
-        over ``candidates``, shape (m, d)). Deterministic given the seed and the told data.
+        over ``candidates``); the acquisition of each pick follows :meth:`schedule`. Candidates
+        that coincide with told points are never chosen. Deterministic given the seed and the
+        told data.
+
+        Parameters
+        ----------
+        n : int
+            Batch size, ≥ 1.
+        candidates : array_like, shape (m, d), optional
+            A finite pool to choose from, in physical units inside the bounds (pool-based active
+            learning); default a seeded candidate set generated for this ask.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, d)
+            The proposed points, physical units.
+
+        Raises
+        ------
+        ValueError
+            If fewer than 2 points have been told, ``n`` is not a positive integer, ``candidates``
+            are invalid, or ``n`` exceeds the candidates not yet evaluated.
         """
         n = check_positive_int(n, "batch size n")
         self._require_data()

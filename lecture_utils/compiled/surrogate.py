@@ -142,21 +142,58 @@ def compile_surrogate(surrogate: TwoStageSurrogate, *, options: CompileOptions =
                       seed: int = 0) -> CompiledSurrogate:
     """Compile both stages of ``surrogate``; same ``predict``/``gate_probability``/… interface.
 
-    Libraries are built with treelite → tl2cgen → the C compiler (``compiler``, else
-    ``$LECTURE_UTILS_CC``, ``$CC``, ``gcc``) and cached under ``cache_dir("compiled")`` by the
-    model bytes, compiler version, tl2cgen version and ``options``; a second call with the same
-    model loads them from the cache instead of compiling. The crossover of each stage is
-    measured once on features of seeded random points of the training domain and cached beside
-    the library (``crossover="measure"``; ``"remeasure"`` measures again), fixed (a number of
-    rows), or ``None`` (always compiled). Without a working compiler the result warns
-    (:class:`CompilationFallbackWarning`) and predicts with XGBoost — the same numbers as
-    ``surrogate``.
+    Libraries are built with treelite → tl2cgen → the C compiler and cached under
+    ``cache_dir("compiled")`` by the model bytes, compiler version, tl2cgen version and
+    ``options``; a second call with the same model loads them from the cache instead of compiling.
+    Each stage evaluates batches below its *crossover* (a number of rows) with the compiled
+    library and larger ones with XGBoost. Without a working compiler the result warns and predicts
+    with XGBoost — the same numbers as ``surrogate``.
 
-    ``n_threads``: threads of both backends; default: the surrogate's own XGBoost setting
-    (``n_jobs``; 1 for a loaded or default surrogate, see
-    :meth:`~lecture_utils.surrogate.TwoStageSurrogate.set_n_jobs`), so that above the crossover
-    the compiled surrogate runs exactly the XGBoost computation of ``surrogate``. Pass the number
-    of free cores for large vectorised batches.
+    Parameters
+    ----------
+    surrogate : TwoStageSurrogate
+        The fitted surrogate to compile.
+    options : CompileOptions, optional
+        How each booster is compiled (:class:`~lecture_utils.compiled.build.CompileOptions`;
+        part of the cache key).
+    compiler : str or os.PathLike, optional
+        The C compiler; default ``$LECTURE_UTILS_CC``, else ``$CC``, else ``gcc``.
+    n_threads : int, optional
+        Threads of both backends; default the surrogate's own XGBoost setting (``n_jobs``; 1 for a
+        loaded or default surrogate, see
+        :meth:`~lecture_utils.surrogate.TwoStageSurrogate.set_n_jobs`), so that above the
+        crossover the compiled surrogate runs exactly the XGBoost computation of ``surrogate``.
+        Pass the number of free cores for large vectorised batches.
+    nan_policy : {"raise", "missing"}, optional
+        What a NaN in the model inputs means: an error, or a missing value (XGBoost's
+        default-direction semantics).
+    crossover : {"measure", "remeasure"}, float or None, optional
+        ``"measure"``: measured once per stage on features of seeded random points of the
+        training domain and cached beside the library; ``"remeasure"``: measure again; a number:
+        fixed crossover in rows; ``None``: always compiled.
+    use_cache : bool, optional
+        Reuse and store compiled libraries in the cache.
+    calibration_budget_s : float, optional
+        Time for measuring the crossovers, in seconds, shared equally by the two stages.
+    seed : int, optional
+        Seed of the random points the crossover is measured on.
+
+    Returns
+    -------
+    CompiledSurrogate
+        A :class:`~lecture_utils.surrogate.TwoStageSurrogate` with the same gate, regressor and
+        (a copy of the) metadata, predicting through the compiled stages.
+
+    Raises
+    ------
+    ValueError
+        If a stage's booster takes a different number of features than the surrogate defines.
+
+    Warns
+    -----
+    CompilationFallbackWarning
+        For a stage that could not be compiled (no compiler, a failed build or verification);
+        that stage predicts with XGBoost.
     """
     if n_threads is None:  # the surrogate's own XGBoost setting (1 unless changed, set_n_jobs)
         n_threads = int(surrogate.regressor.get_params().get("n_jobs") or 0) or None

@@ -23,10 +23,32 @@ __all__ = [
 def global_importance(explanation: Explanation) -> pd.DataFrame:
     """Mean ``|SHAP|`` per parameter, largest first.
 
-    Index: parameter names; columns ``feature`` (what the trees see), ``mean_abs_shap`` (units of
-    the stage's output), ``share`` (fraction of the summed mean ``|SHAP|``), ``mean_shap`` (signed
-    mean: ≈ 0 for path-dependent values on the training distribution) and ``rank`` (1 = most
-    important).
+    Parameters
+    ----------
+    explanation : Explanation
+        SHAP values of one stage of a surrogate at n points
+        (:func:`~lecture_utils.explain.explain`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter, sorted by decreasing ``mean_abs_shap``; index ``parameter``
+        (names from :data:`lecture_utils.alps.PARAMETERS`), columns:
+
+        ``feature``
+            what the trees see;
+        ``mean_abs_shap``
+            mean ``|SHAP|`` over the points, in units of the stage's output (χ² for the
+            regressor, log-odds for the gate);
+        ``share``
+            fraction of the summed mean ``|SHAP|``;
+        ``mean_shap``
+            signed mean: ≈ 0 for path-dependent values on the training distribution;
+        ``rank``
+            1 = most important.
+
+        ``attrs["stage"]`` and ``attrs["transform"]`` record the explained stage and the
+        feature transform.
     """
     mean_abs = np.abs(explanation.values).mean(axis=0)
     total = float(mean_abs.sum())

@@ -73,16 +73,58 @@ def sample_posterior(surrogate: Any = None, *, prior: Prior | str = "loguniform"
                      combination: Combination = "smooth", **criteria: float) -> PosteriorResult:
     """Sample the ALP posterior of a surrogate with emcee until convergence.
 
-    ``surrogate``: any :class:`~lecture_utils.surrogate.TwoStageSurrogate` (compiled or not);
-    ``None`` → :func:`default_sampling_surrogate` (the course's surrogate, compiled).
-    ``prior``: a :class:`Prior` or ``"loguniform"``/``"gaussian"`` (:func:`make_prior` defaults).
-    The walkers start in a seeded ball (:func:`initial_ball`) around the posterior mode
-    (:func:`posterior_mode`) unless ``initial_state`` (physical points, (n_walkers, 6)) is given.
-    ``vectorize=False`` reproduces the tutorial's pattern (one surrogate call per walker).
-    ``combination``: ``"smooth"`` (default) or ``"hard"`` (:func:`log_posterior`).
-    ``criteria``: overrides of ``tau_factor``, ``tau_rtol``, ``rhat_max``, ``min_ess``.
-    Other arguments as in :func:`run_ensemble`. Returns a :class:`PosteriorResult` in physical
-    parameters; ``setup_seconds`` is the time of the mode search.
+    The posterior in the sampling coordinates θ (log10(f_a/GeV) and the five couplings) is
+    ``π(θ) exp(−(χ² − χ²_min)/2)`` with the surrogate's χ² (:func:`log_posterior`). The walkers
+    start in a seeded ball (:func:`initial_ball`) around the posterior mode
+    (:func:`posterior_mode`) unless ``initial_state`` is given; the run is then
+    :func:`run_ensemble`.
+
+    Parameters
+    ----------
+    surrogate : TwoStageSurrogate, optional
+        Any :class:`~lecture_utils.surrogate.TwoStageSurrogate` (compiled or not); default
+        :func:`default_sampling_surrogate` (the course's surrogate, compiled).
+    prior : Prior or {"loguniform", "gaussian"}, optional
+        The prior, or a kind name for :func:`make_prior` with its defaults. Its box must lie
+        inside the surrogate's training domain.
+    n_walkers : int, optional
+        Walkers of the ensemble, at least 2 × 6 = 12.
+    seed : int, optional
+        Seeds the mode search, the initial ball and emcee.
+    max_steps : int, optional
+        Upper limit on the chain length (steps of the whole ensemble).
+    check_every : int, optional
+        Steps between two convergence checks (and checkpoints).
+    backend_path : str or pathlib.Path, optional
+        Checkpoint file (``.npz``, or ``.h5`` with h5py); a run with the same surrogate, prior,
+        settings and seed resumes from it (:func:`run_ensemble`).
+    progress : bool, optional
+        Progress bar over the steps (default: ``LECTURE_UTILS_PROGRESS``).
+    initial_state : array_like, shape (n_walkers, 6), optional
+        Starting walkers as physical points (f_a in GeV), instead of the ball around the mode.
+    vectorize : bool, optional
+        One surrogate call per half-ensemble (default); ``False`` reproduces the tutorial's
+        pattern (one surrogate call per walker).
+    combination : {"smooth", "hard"}, optional
+        The surrogate's combination in the likelihood (:func:`log_posterior`).
+    **criteria : float
+        Overrides of the convergence criteria ``tau_factor``, ``tau_rtol``, ``rhat_max``,
+        ``min_ess`` (:func:`run_ensemble`).
+
+    Returns
+    -------
+    PosteriorResult
+        ``samples`` in physical parameters (:data:`lecture_utils.alps.PARAMETERS` order, f_a in
+        GeV), the chain in sampling coordinates and the diagnostics; in addition
+        ``n_evaluations`` (posterior points evaluated), ``prior``, ``surrogate`` and
+        ``setup_seconds``, the time of the mode search.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 12 walkers, an ``initial_state`` of the wrong shape, an unknown prior,
+        combination or keyword argument, a prior box outside the surrogate's domain, or invalid
+        settings of :func:`run_ensemble`.
     """
     t0 = time.perf_counter()
     model = default_sampling_surrogate() if surrogate is None else surrogate

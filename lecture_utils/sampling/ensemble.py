@@ -281,17 +281,72 @@ def run_ensemble(log_prob_fn: Callable[[np.ndarray], Any], initial_state: Any, *
                  progress: bool | None = None) -> PosteriorResult:
     """Run an emcee ensemble until convergence (or ``max_steps``) and diagnose it.
 
-    ``log_prob_fn``: with ``vectorize=True`` maps θ (m, ndim) → (m,) log probabilities in one
-    call; with ``vectorize=False`` maps one θ (ndim,) → float (one call per walker).
-    ``initial_state``: (n_walkers, ndim) finite, linearly independent walkers with finite log
-    probability; ``n_walkers ≥ 2·ndim``. ``seed`` seeds emcee's generator (move choice and
-    proposals). Convergence is checked every ``check_every`` steps (criteria in
-    :mod:`lecture_utils.sampling`);
-    ``stop_when_converged=False`` runs to ``max_steps`` regardless (for benchmarks).
-    ``backend_path``: checkpoint file (``.npz``, or ``.h5`` with h5py) written at every check; if
-    it exists and was written with the same ``run_key``, the run resumes from it and continues
-    the same chain. ``physical`` maps θ to the reported parameters (default identity),
-    ``names``/``sampling_names`` label them. Raises :class:`ValueError` for bad input.
+    Convergence is checked every ``check_every`` steps (the criteria are described in
+    :mod:`lecture_utils.sampling`): the chain is longer than ``tau_factor`` integrated
+    autocorrelation times, every τ changed by less than ``tau_rtol`` (relative) since the
+    previous check, and after the burn-in the rank-normalised split R̂ of every coordinate is below
+    ``rhat_max`` and its bulk and tail ESS exceed ``min_ess``.
+
+    Parameters
+    ----------
+    log_prob_fn : callable
+        The log probability. With ``vectorize=True`` it maps θ of shape (m, ndim) to (m,) log
+        probabilities in one call; with ``vectorize=False`` one θ of shape (ndim,) to a float
+        (one call per walker).
+    initial_state : array_like, shape (n_walkers, ndim)
+        Finite, linearly independent walkers with finite log probability;
+        ``n_walkers ≥ 2·ndim``.
+    vectorize : bool, optional
+        How ``log_prob_fn`` is called (above).
+    moves : optional
+        emcee moves, as :class:`emcee.EnsembleSampler` takes them; default
+        :func:`~lecture_utils.sampling.default_moves`.
+    seed : int, optional
+        Seeds emcee's generator (move choice and proposals).
+    max_steps : int, optional
+        Upper limit on the chain length (steps of the whole ensemble), ≥ 1.
+    check_every : int, optional
+        Steps between two convergence checks (and checkpoints), ≥ 1.
+    tau_factor : float, optional
+        Minimum chain length in integrated autocorrelation times.
+    tau_rtol : float, optional
+        Maximum relative change of every τ between two consecutive checks.
+    rhat_max : float, optional
+        Maximum rank-normalised split R̂.
+    min_ess : float, optional
+        Minimum bulk and tail effective sample size of every coordinate.
+    backend_path : str or pathlib.Path, optional
+        Checkpoint file (``.npz``, or ``.h5`` with h5py) written at every check; if it exists and
+        was written with the same ``run_key``, the run resumes from it and continues the same
+        chain.
+    run_key : str, optional
+        Identifies the run in the checkpoint.
+    names : sequence of str, length ndim, optional
+        Labels of the reported (physical) parameters; default ``sampling_names``.
+    sampling_names : sequence of str, length ndim, optional
+        Labels of the sampling coordinates; default ``names``, else ``x0``, ``x1``, ….
+    physical : callable, optional
+        Maps θ (m, ndim) to the reported parameters (default identity).
+    stop_when_converged : bool, optional
+        ``False`` runs to ``max_steps`` regardless (for benchmarks).
+    progress : bool, optional
+        Progress bar over the steps (default: ``LECTURE_UTILS_PROGRESS``).
+
+    Returns
+    -------
+    PosteriorResult
+        Kept draws (burn-in removed, thinned) mapped by ``physical``, shape (n, ndim), their log
+        probabilities, the raw chain in θ, shape (n_steps, n_walkers, ndim), and the
+        diagnostics; ``converged`` is ``False`` for a chain that reached ``max_steps`` without
+        meeting every criterion (``reasons`` says which failed).
+
+    Raises
+    ------
+    ValueError
+        For an ``initial_state`` that is not 2-D, has fewer than 2·ndim walkers, non-finite or
+        linearly dependent walkers, or walkers with non-finite log probability; a ``log_prob_fn``
+        result of the wrong shape; ``max_steps`` or ``check_every`` < 1; names of the wrong
+        length; or a checkpoint written for another run or shape (or HDF5 without h5py).
     """
     p0 = np.array(initial_state, dtype=float)
     if p0.ndim != 2:

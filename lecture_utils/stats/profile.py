@@ -459,15 +459,40 @@ def interval_from_profile(
 ) -> Interval:
     """Confidence interval where the profiled Δχ² stays below ``delta_chi2(cl or nsigma, dof)``.
 
-    The grid brackets each crossing of the threshold; with ``refine=True`` (default) the crossing is
-    then located with Brent's method (:func:`scipy.optimize.brentq`, absolute tolerance ``xtol``)
-    on the *re-profiled* χ² — each evaluation is a fresh MIGRAD of the nuisance parameters — so the
-    endpoints do not depend on the grid spacing. ``refine=False`` interpolates linearly between
-    grid points.
+    The grid brackets each crossing of the threshold; with ``refine=True`` the crossing is then
+    located with Brent's method (:func:`scipy.optimize.brentq`) on the *re-profiled* χ² — each
+    evaluation is a fresh MIGRAD of the nuisance parameters — so the endpoints do not depend on the
+    grid spacing. ``refine=False`` interpolates linearly between grid points.
 
-    Returns an :class:`Interval` around the best fit (``-inf``/``+inf`` where the scan does not
-    reach the threshold); all disjoint pieces are in ``Interval.segments``. ``dof`` other than 1
-    gives the projection of a ``dof``-dimensional joint region onto this parameter.
+    Parameters
+    ----------
+    profile : Profile1D
+        A profile scan from :func:`profile_1d`.
+    cl : float, optional
+        Confidence level, a probability in (0, 1). Give exactly one of ``cl`` and ``nsigma``.
+    nsigma : float, optional
+        Two-sided Gaussian-equivalent significance, > 0.
+    dof : int, optional
+        Degrees of freedom of the threshold (:func:`delta_chi2`). Other than 1, the interval is
+        the projection of a ``dof``-dimensional joint region onto this parameter.
+    refine : bool, optional
+        Locate each crossing on the re-profiled χ² (default) instead of interpolating linearly
+        on the grid.
+    xtol : float, optional
+        Absolute tolerance of Brent's method, in the units of the profiled parameter.
+
+    Returns
+    -------
+    Interval
+        The interval around the best fit (``-inf``/``+inf`` where the scan does not reach the
+        threshold), in the units of the profiled parameter; all disjoint pieces are in
+        ``Interval.segments``.
+
+    Raises
+    ------
+    ValueError
+        If ``profile`` is not a :class:`Profile1D`, or for invalid ``cl``, ``nsigma`` or ``dof``
+        (:func:`delta_chi2`).
     """
     if not isinstance(profile, Profile1D):
         raise ValueError(f"profile must be a Profile1D from profile_1d, got {type(profile)!r}")

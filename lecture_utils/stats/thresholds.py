@@ -110,14 +110,31 @@ def delta_chi2(
 ) -> float | FloatArray:
     """Δχ² threshold of a confidence interval/region for ``dof`` parameters of interest.
 
-    Give exactly one of ``cl`` (probability in (0, 1)) or ``nsigma`` (two-sided
-    Gaussian-equivalent significance, > 0). The result is the ``cl`` quantile of the χ² distribution
-    with ``dof`` degrees of freedom, ``scipy.stats.chi2.ppf(cl, dof)``; for ``nsigma`` it is
-    computed from the p-value, ``scipy.stats.chi2.isf(2 Φ(-n), dof)``, so it stays accurate for
-    large n. Examples: 1σ is
-    Δχ² = 1 for one parameter and 2.30 for two.
+    Give exactly one of ``cl`` or ``nsigma``. The result is the ``cl`` quantile of the χ²
+    distribution with ``dof`` degrees of freedom, ``scipy.stats.chi2.ppf(cl, dof)``; for
+    ``nsigma`` it is computed from the p-value, ``scipy.stats.chi2.isf(2 Φ(-n), dof)``, so it stays
+    accurate for large n. Examples: 1σ is Δχ² = 1 for one parameter and 2.30 for two.
 
-    Returns a float (dimensionless) for scalar input, an array for array input.
+    Parameters
+    ----------
+    cl : float or array_like, optional
+        Confidence level(s), probabilities strictly between 0 and 1.
+    nsigma : float or array_like, optional
+        Two-sided Gaussian-equivalent significance(s), each > 0.
+    dof : int, optional
+        Number of parameters of interest (degrees of freedom), ≥ 1.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The Δχ² threshold (dimensionless): a float for scalar input, an array of the input's shape
+        for array input.
+
+    Raises
+    ------
+    ValueError
+        If both or neither of ``cl`` and ``nsigma`` are given, for a ``cl`` outside (0, 1), an
+        ``nsigma`` ≤ 0, non-numeric or NaN input, or a ``dof`` that is not an integer ≥ 1.
     """
     if (cl is None) == (nsigma is None):
         raise ValueError("give exactly one of cl (a probability) or nsigma (a significance)")

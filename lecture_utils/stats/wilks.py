@@ -174,10 +174,33 @@ class WilksCheck:
 def wilks_check(
     t: npt.ArrayLike, dof: int, cls: Iterable[float] = STANDARD_CLS[:2]
 ) -> WilksCheck:
-    """Compare toy values of ``-2 ln λ`` (shape ``(n_toys,)``) with the χ²_dof distribution.
+    """Compare toy values of ``-2 ln λ`` with the χ²_dof distribution.
 
-    Returns a :class:`WilksCheck`: a Kolmogorov–Smirnov test and, for each CL in ``cls``, the
-    fraction of toys below ``delta_chi2(cl, dof=dof)`` with its binomial uncertainty.
+    A Kolmogorov–Smirnov test against χ²_dof and, for each CL in ``cls``, the fraction of toys
+    below ``delta_chi2(cl, dof=dof)`` with its binomial uncertainty.
+
+    Parameters
+    ----------
+    t : array_like, shape (n_toys,)
+        Toy values of ``-2 ln λ`` (e.g. from :func:`wilks_toys_linear` or
+        :func:`wilks_toys_poisson`); at least 2.
+    dof : int
+        Degrees of freedom of the χ² distribution that Wilks' theorem predicts, ≥ 1.
+    cls : iterable of float, optional
+        Confidence levels, each in (0, 1); default 0.6827 and 0.9545.
+
+    Returns
+    -------
+    WilksCheck
+        ``n_toys``, ``dof``, the Kolmogorov–Smirnov ``ks_statistic`` and ``ks_pvalue``, and
+        ``table``, one row per CL (index ``CL``) with columns ``threshold`` (Δχ²), ``fraction``
+        (of toys below it), ``sigma`` (binomial standard deviation of the fraction) and ``pull``.
+
+    Raises
+    ------
+    ValueError
+        If ``t`` is not a 1-D numeric array of at least 2 values or contains NaN, if ``dof`` is
+        not an integer ≥ 1, or if a CL is not in (0, 1).
     """
     k = check_dof(dof)
     values = as_float_array(t, "t")

@@ -204,13 +204,29 @@ def _fit_booster(kind: str, params: Mapping[str, Any], x_tr: np.ndarray, y_tr: n
 
 @dataclass
 class TwoStageSurrogate:
-    """Gate classifier + χ² regressor over the ALP parameters (see the module docstring).
+    """Gate classifier + χ² regressor over the ALP parameters.
 
-    Build one with :meth:`fit` (or :func:`lecture_utils.surrogate.default_surrogate`, or
-    :meth:`load`). Attributes
-    ``gate`` (:class:`xgboost.XGBClassifier`) and ``regressor`` (:class:`xgboost.XGBRegressor`)
-    are the fitted models; both take :meth:`features` as input.
+    The gate estimates the probability that a point lies in the region of interest
+    Δχ² = χ² − χ²_min < ``cut``; the regressor predicts χ² inside it. :meth:`predict` combines
+    them hard, :meth:`predict_smooth` smoothly (for samplers and optimisers); the module
+    :mod:`lecture_utils.surrogate.model` explains both. Build one with :meth:`fit` (or
+    :func:`lecture_utils.surrogate.default_surrogate`, or :meth:`load`) rather than calling the
+    constructor.
 
+    Parameters
+    ----------
+    gate : xgboost.XGBClassifier
+        The fitted gate; takes :meth:`features` as input.
+    regressor : xgboost.XGBRegressor
+        The fitted χ² regressor; takes :meth:`features` as input.
+    metadata : dict
+        Feature transform and names, parameter order, domain, cut, χ²_min, threshold, penalty
+        scale, hyperparameters, training record, training-data hash and package versions (as
+        :meth:`fit` writes it); the read-only properties (:attr:`cut`, :attr:`chi2_min`,
+        :attr:`threshold`, …) are views of it.
+
+    Notes
+    -----
     Internal structure (keep the signatures; other modules rely on them): every public
     prediction validates its points exactly once, in :meth:`checked_features` (validation, the
     once-per-model out-of-domain warning, float32 features), and evaluates the boosters only through
@@ -308,8 +324,10 @@ class TwoStageSurrogate:
             Seed of the validation split and of XGBoost.
         validation_fraction : float, optional
             Fraction held out for early stopping.
-        max_estimators, early_stopping_rounds : int, optional
-            Upper bound on the trees per stage; patience of early stopping.
+        max_estimators : int, optional
+            Upper bound on the trees per stage.
+        early_stopping_rounds : int, optional
+            Patience of early stopping, in boosting rounds.
         refit : bool, optional
             Refit both stages on all points with the early-stopped number of trees.
         n_jobs : int, optional
@@ -396,7 +414,24 @@ class TwoStageSurrogate:
         return memo[1], memo[2]
 
     def in_domain(self, points: Any) -> np.ndarray:
-        """Boolean mask, shape (n,): points inside the training domain (edges included)."""
+        """Which points lie inside the training domain (edges included).
+
+        Parameters
+        ----------
+        points : array_like or pandas.DataFrame, shape (n, 6) or (6,)
+            Physical points in :data:`lecture_utils.alps.PARAMETERS` order (f_a in GeV,
+            couplings dimensionless), or a DataFrame with those columns.
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (n,)
+            ``True`` for points inside :attr:`domain`.
+
+        Raises
+        ------
+        ValueError
+            For invalid points (:func:`~lecture_utils.surrogate.as_points`).
+        """
         p = as_points(points)
         lo, hi = self._bounds()
         return np.all((p >= lo) & (p <= hi), axis=1)
@@ -439,11 +474,57 @@ class TwoStageSurrogate:
         return self._raw("gate", self.checked_features(points), margin=True)
 
     def gate_probability(self, points: Any) -> np.ndarray:
-        """Probability that each point lies in the region Δχ² < cut, shape (n,), float64."""
+        """Probability that each point lies in the region Δχ² < cut, according to the gate.
+
+        Parameters
+        ----------
+        points : array_like or pandas.DataFrame, shape (n, 6) or (6,)
+            Physical points in :data:`lecture_utils.alps.PARAMETERS` order (f_a in GeV,
+            couplings dimensionless), or a DataFrame with those columns.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            float64 probabilities in [0, 1].
+
+        Raises
+        ------
+        ValueError
+            For invalid points (:func:`~lecture_utils.surrogate.as_points`).
+
+        Warns
+        -----
+        OutOfDomainWarning
+            Once per surrogate, for points outside the training domain (:meth:`in_domain`).
+        """
         return self._raw("gate", self.checked_features(points), margin=False)
 
     def predict_regressor(self, points: Any) -> np.ndarray:
-        """The regressor's χ² alone (meaningful inside the region only), shape (n,), float64."""
+        """The regressor's χ² alone, without the gate.
+
+        Meaningful inside the region only: the regressor is trained on region points.
+
+        Parameters
+        ----------
+        points : array_like or pandas.DataFrame, shape (n, 6) or (6,)
+            Physical points in :data:`lecture_utils.alps.PARAMETERS` order (f_a in GeV,
+            couplings dimensionless), or a DataFrame with those columns.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            float64, dimensionless χ².
+
+        Raises
+        ------
+        ValueError
+            For invalid points (:func:`~lecture_utils.surrogate.as_points`).
+
+        Warns
+        -----
+        OutOfDomainWarning
+            Once per surrogate, for points outside the training domain (:meth:`in_domain`).
+        """
         return self._raw("regressor", self.checked_features(points), margin=False)
 
     def stage_outputs(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -469,19 +550,64 @@ class TwoStageSurrogate:
     def predict(self, points: Any) -> np.ndarray:
         """Hard combination: regressor χ² where the gate probability ≥ threshold, else ``+inf``.
 
-        Shape (n,), float64, dimensionless.
+        Parameters
+        ----------
+        points : array_like or pandas.DataFrame, shape (n, 6) or (6,)
+            Physical points in :data:`lecture_utils.alps.PARAMETERS` order (f_a in GeV,
+            couplings dimensionless), or a DataFrame with those columns.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            float64, dimensionless χ²; ``+inf`` where the gate rejects a point.
+
+        Raises
+        ------
+        ValueError
+            For invalid points (:func:`~lecture_utils.surrogate.as_points`).
+
+        Warns
+        -----
+        OutOfDomainWarning
+            Once per surrogate, for points outside the training domain (:meth:`in_domain`).
+
+        See Also
+        --------
+        predict_smooth : finite everywhere, for samplers and optimisers.
         """
         logit, reg = self.stage_outputs(points)
         return np.where(logit >= self.logit_threshold(), reg, np.inf)
 
     def predict_smooth(self, points: Any) -> np.ndarray:
-        """Smooth combination, shape (n,): with ``d = max(0, logit(threshold) − logit p)``,
-        ``χ²_reg + min(1, d / SMOOTH_RAMP) · max(0, χ²_min + cut − χ²_reg) + s · d``.
+        """Smooth combination of the two stages, for samplers and optimisers.
 
-        Finite everywhere; equals :meth:`predict` where the gate accepts a point; continuous and
-        monotone in the gate's log-odds outside, at least the region's edge χ²_min + cut once
-        ``d ≥ SMOOTH_RAMP`` (the module docstring explains why). Use it in samplers and
-        optimisers.
+        With ``d = max(0, logit(threshold) − logit p)`` (how far the gate's log-odds lie below its
+        threshold), ``χ²_reg + min(1, d / SMOOTH_RAMP) · max(0, χ²_min + cut − χ²_reg) + s · d``,
+        ``s`` = :attr:`penalty_scale` (:func:`smooth_combination`). Finite everywhere; equals
+        :meth:`predict` where the gate accepts a point; continuous and monotone in the gate's
+        log-odds outside, at least the region's edge χ²_min + cut once ``d ≥ SMOOTH_RAMP`` (the
+        module :mod:`lecture_utils.surrogate.model` explains why).
+
+        Parameters
+        ----------
+        points : array_like or pandas.DataFrame, shape (n, 6) or (6,)
+            Physical points in :data:`lecture_utils.alps.PARAMETERS` order (f_a in GeV,
+            couplings dimensionless), or a DataFrame with those columns.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+            float64, dimensionless χ², finite.
+
+        Raises
+        ------
+        ValueError
+            For invalid points (:func:`~lecture_utils.surrogate.as_points`).
+
+        Warns
+        -----
+        OutOfDomainWarning
+            Once per surrogate, for points outside the training domain (:meth:`in_domain`).
         """
         logit, reg = self.stage_outputs(points)
         return smooth_combination(reg, logit, logit_threshold=self.logit_threshold(),
@@ -494,7 +620,22 @@ class TwoStageSurrogate:
 
     # ---- persistence
     def save(self, path: str | Path) -> Path:
-        """Write ``gate.ubj``, ``regressor.ubj`` and ``metadata.json`` into folder ``path``."""
+        """Write the surrogate into a folder, for :meth:`load`.
+
+        The folder receives ``gate.ubj`` and ``regressor.ubj`` (XGBoost's UBJSON) and
+        ``metadata.json`` (the metadata plus the SHA-256 of both model files, which also
+        replaces :attr:`metadata` on this object). Existing files are overwritten.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The folder; created (with its parents) if it does not exist.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         meta = json.loads(json.dumps(self.metadata))
