@@ -3,6 +3,7 @@ holds, and cache keys that ignore documentation."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -127,3 +128,36 @@ def test_fingerprint_of_the_package_modules_is_stable_and_distinct() -> None:
     assert a != _cache.code_fingerprint("lecture_utils.compiled")
     with pytest.raises(ValueError, match="at least one module"):
         _cache.code_fingerprint()
+
+
+def _fingerprints_of_copy(package: Path) -> dict[str, str]:
+    """Code fingerprints of the artefact-owning modules of a copy of the package."""
+    code = ("import json, lecture_utils; from lecture_utils._cache import code_fingerprint as f; "
+            "print(json.dumps({'__file__': lecture_utils.__file__} | {m: f('lecture_utils.' + m) "
+            "for m in ('surrogate', 'compiled', 'sampling', 'active', 'alps')}))")
+    env = {"PATH": "", "PYTHONPATH": str(package.parent)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=package.parent)
+    found = json.loads(out.stdout)
+    assert Path(found.pop("__file__")).parent == package  # the copy, not the installed package
+    return found
+
+
+def test_cache_keys_follow_exactly_the_code_they_depend_on(tmp_path: Path) -> None:
+    """On a copy of the package: a docstring and a comment edit keep every fingerprint; a change
+    to the compiled predictor's code changes its fingerprint and no other."""
+    copy = tmp_path / "lecture_utils"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "resources"))
+    before = _fingerprints_of_copy(copy)
+
+    model = copy / "surrogate" / "model.py"
+    text = model.read_text()
+    model.write_text(text.replace('"""', '"""Edited documentation. ', 1) + "\n# a new comment\n")
+    assert _fingerprints_of_copy(copy) == before
+
+    build = copy / "compiled" / "build.py"
+    build.write_text(build.read_text() + "\n_EXTRA_CODE = 1\n")
+    after = _fingerprints_of_copy(copy)
+    assert after["compiled"] != before["compiled"]
+    assert {k: v for k, v in after.items() if k != "compiled"} == {
+        k: v for k, v in before.items() if k != "compiled"}
