@@ -2,7 +2,7 @@
 
 nbval only collects ``.ipynb`` files, while our notebooks are jupytext MyST ``.md`` files. Each
 notebook is therefore converted with jupytext into a temporary folder and run by nbval in a
-separate ``pytest`` process in lax mode (``--nbval-lax``: every cell is executed, a cell that raises
+separate ``pytest`` process (:data:`NOTEBOOK_WORKERS` notebooks at a time) in lax mode (``--nbval-lax``: every cell is executed, a cell that raises
 fails the test, outputs are not compared), with a generous per-cell timeout.
 
 Conventions, shared with the book build (MyST-NB executes a notebook in its own folder):
@@ -20,11 +20,13 @@ MyST-NB honour.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import os
 import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import jupytext
@@ -37,7 +39,7 @@ BOOK_DIR = ROOT / "book"
 
 CELL_TIMEOUT_S = 600  # per cell, as in the book build (_config.yml: execute.timeout)
 KERNEL_STARTUP_TIMEOUT_S = 180  # a loaded 2-core CI machine can be slow to start a kernel
-NOTEBOOK_TIMEOUT_S = 900  # the whole nbval run of one notebook (the make test budget)
+NOTEBOOK_TIMEOUT_S = 1200  # the whole nbval run of one notebook, beside another one
 KERNEL_ENV = {"MPLBACKEND": "Agg", "LECTURE_UTILS_PROGRESS": "0"}
 
 
@@ -110,12 +112,36 @@ def _report(result: subprocess.CompletedProcess, limit: int = 8000) -> str:
     return output if len(output) <= limit else "…\n" + output[-limit:]
 
 
+NOTEBOOK_WORKERS = int(os.environ.get("LECTURE_UTILS_NOTEBOOK_WORKERS", "2"))
+"""Notebooks executed at the same time (each in its own nbval process and kernel)."""
+
+
+@pytest.fixture(scope="session")
+def notebook_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[dict[Path, cf.Future[subprocess.CompletedProcess]]]:
+    """Start nbval on every selected notebook, :data:`NOTEBOOK_WORKERS` at a time, the largest
+    first (a proxy for the longest), when the first notebook test runs; each test then waits
+    for its own result. Kernels share the session's artefact cache (atomic writes)."""
+    selected = [item.callspec.params["notebook"] for item in request.session.items
+                if getattr(item, "originalname", "") == "test_notebook_executes"]
+    pool = cf.ThreadPoolExecutor(max_workers=max(1, NOTEBOOK_WORKERS))
+    runs = {}
+    for k, notebook in enumerate(sorted(selected, key=lambda p: -p.stat().st_size)):
+        ipynb = to_ipynb(notebook, tmp_path_factory.mktemp(f"nb{k}"))
+        runs[notebook] = pool.submit(run_nbval, ipynb)
+    yield runs
+    for future in runs.values():
+        future.cancel()
+    pool.shutdown(wait=True)
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize(
     "notebook", all_notebooks(), ids=lambda p: p.relative_to(ROOT).as_posix()
 )
-def test_notebook_executes(notebook: Path, tmp_path: Path) -> None:
-    result = run_nbval(to_ipynb(notebook, tmp_path))
+def test_notebook_executes(
+        notebook: Path, notebook_runs: dict[Path, cf.Future[subprocess.CompletedProcess]]) -> None:
+    result = notebook_runs[notebook].result()
     assert result.returncode == 0, f"{notebook.name} failed under nbval:\n{_report(result)}"
 
 
