@@ -12,7 +12,9 @@ linearly (:class:`RunningTable`):
     ALPaca's numerical evolution of every ``VA_below`` coupling (:data:`VA_BELOW_LAYOUT`), shipped
     with the package. It backs the integrator ``"tabulated"`` (:func:`tabulated_couplings`): the
     exact evolution without running it per point. It differs from ALPaca's per-point ``"exact"``
-    running by the tolerance of ALPaca's own ODE solution (``scipy``, ``rtol=1e-3``).
+    running by the tolerance of ALPaca's own ODE solution (``scipy``, ``rtol=1e-3``);
+:func:`coupling_slopes`
+    that exact map at one f_a as a table: which coupling at 4π f_a feeds which coupling at m_a.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .._paths import RESOURCES_DIR
 from .space import DOMAIN, MA_GEV, PARAMETERS
@@ -366,3 +369,52 @@ def tabulated_couplings(points: np.ndarray) -> list[Any]:
         return [alpaca.ALPcouplings(_unflatten_va_below(v), scale=MA_GEV, basis="VA_below")
                 for v in vectors]
 
+
+
+SLOPE_COUPLINGS: tuple[str, ...] = (
+    "cbs_re", "cbs_im", *(name for name in VA_BELOW_ENTRIES if name != "cbs"))
+"""Rows of :func:`coupling_slopes`: the real and imaginary part of c_bs, then the real part of
+every other named low-energy coupling (:data:`VA_BELOW_ENTRIES`)."""
+
+
+def coupling_slopes(fa_gev: float) -> pd.DataFrame:
+    """How each named low-energy coupling at m_a depends on the five couplings at Λ = 4π f_a.
+
+    Read off the shipped exact running (:func:`exact_running_table`, interpolated linearly in
+    log10 f_a): since matching and running are linear in the couplings, the entry in row ``k``,
+    column ``i`` is the derivative d c_k(m_a) / d c_i(4π f_a) — the low-energy coupling ``k`` for
+    coupling ``i`` = 1 and the others 0. For example ``slopes.loc["cbs_re", "cqL33"]`` is the
+    b → s coupling per unit third-generation doublet coupling.
+
+    Parameters
+    ----------
+    fa_gev : float
+        The ALP decay constant f_a in GeV, inside :data:`~lecture_utils.alps.space.DOMAIN`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Shape (10, 5), float64, dimensionless. Index: :data:`SLOPE_COUPLINGS` (``cbs_re``,
+        ``cbs_im``, ``cee_A``, ``cmumu_A``, ``ctautau_A``, ``cuu_A``, ``ccc_A``, ``cdd_A``,
+        ``css_A``, ``cnu33``: ALPaca ``VA_below`` entries at m_a); columns: the couplings
+        :data:`~lecture_utils.alps.space.PARAMETERS` ``[1:]`` (``cqL33``, ``cuR``, ``cdR``,
+        ``clL33``, ``ceR``).
+
+    Raises
+    ------
+    ValueError
+        If ``fa_gev`` is not a finite number inside the domain's f_a range.
+    """
+    fa = float(fa_gev)
+    lo, hi = DOMAIN.unit_bounds[0]
+    if not np.isfinite(fa) or fa <= 0 or not lo - 1e-9 <= math.log10(fa) <= hi + 1e-9:
+        raise ValueError(f"fa_gev must lie in [{10.0 ** lo:.3g}, {10.0 ** hi:.3g}] GeV, "
+                         f"got {fa_gev!r}")
+    response = exact_running_table().at(np.array([math.log10(fa)]))[0]   # (55, 5), complex
+    rows = []
+    for name in SLOPE_COUPLINGS:
+        entry = VA_BELOW_ENTRIES["cbs" if name.startswith("cbs_") else name]
+        value = response[_layout_index(*entry)]
+        rows.append(value.imag if name == "cbs_im" else value.real)
+    return pd.DataFrame(np.array(rows), index=pd.Index(SLOPE_COUPLINGS, name="at m_a"),
+                        columns=pd.Index(PARAMETERS[1:], name="at 4π f_a"))

@@ -10,8 +10,10 @@ Three feature transforms (:data:`FEATURE_TRANSFORMS`):
 ``"running"`` (the course's choice)
     the ratio features plus the low-energy couplings :data:`RUNNING_FEATURES` at m_a over f_a,
     read off the tabulated linear leading-log running (:func:`lecture_utils.alps.running_table`):
-    the running mixes the couplings (c_bs comes from c_uR − c_qL33), which axis-aligned splits
-    can only staircase; 6 + 8 = 14 features.
+    what the observables see — |c_bs| for the production B → K a, the axial lepton and
+    light-quark couplings for the decay — where the running mixes the couplings (e.g. c_μμ
+    depends on c_uR − c_qL33 and c_eR), which axis-aligned splits can only staircase;
+    6 + 8 = 14 features.
 
 The three are compared on the hold-out set in the surrogate chapter and in
 ``benchmarks/surrogate_choices.py``. Feature matrices are float32, the precision the trees split
