@@ -2,8 +2,9 @@
 
 nbval only collects ``.ipynb`` files, while our notebooks are jupytext MyST ``.md`` files. Each
 notebook is therefore converted with jupytext into a temporary folder and run by nbval in a
-separate ``pytest`` process (:data:`NOTEBOOK_WORKERS` notebooks at a time) in lax mode (``--nbval-lax``: every cell is executed, a cell that raises
-fails the test, outputs are not compared), with a generous per-cell timeout.
+separate ``pytest`` process (:data:`NOTEBOOK_WORKERS` notebooks at a time) in lax mode
+(``--nbval-lax``: every cell is executed, a cell that raises fails the test, outputs are not
+compared), with a generous per-cell timeout.
 
 Conventions, shared with the book build (MyST-NB executes a notebook in its own folder):
 
