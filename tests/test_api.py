@@ -61,9 +61,15 @@ def lecture_utils_uses(source: str) -> set[tuple[str, str]]:
     return uses
 
 
-def _resolve(module: str, name: str) -> object:
-    obj = importlib.import_module(f"lecture_utils.{module}".rstrip("."))
-    return getattr(obj, name)
+def _missing(uses: set[tuple[str, str]]) -> list[str]:
+    """The used names that do not exist, as dotted names."""
+    missing = []
+    for module, name in sorted(uses):
+        try:
+            getattr(importlib.import_module(f"lecture_utils.{module}".rstrip(".")), name)
+        except (AttributeError, ModuleNotFoundError):
+            missing.append(f"lecture_utils.{module}.{name}".replace("..", "."))
+    return missing
 
 
 def test_import_is_cheap_and_lazy() -> None:
@@ -110,24 +116,13 @@ def test_pages_use_existing_public_names(page: Path) -> None:
         assert len(uses) > 5, f"{page.name}: no lecture_utils names found (is the page parsed?)"
     private = sorted(f"{m}.{n}" for m, n in uses if n.startswith("_") and n != "__version__")
     assert not private, f"{page.name} uses private names: {private}"
-    missing = []
-    for module, name in sorted(uses):
-        try:
-            _resolve(module, name)
-        except (AttributeError, ModuleNotFoundError):
-            missing.append(f"lecture_utils.{module}.{name}".replace("..", "."))
+    missing = _missing(uses)
     assert not missing, f"{page.name} uses names that do not exist: {missing}"
 
 
 @pytest.mark.parametrize("script", sorted(ROOT.glob("benchmarks/*.py")), ids=lambda p: p.name)
 def test_benchmarks_use_existing_public_names(script: Path) -> None:
-    uses = lecture_utils_uses(script.read_text())
-    missing = []
-    for module, name in sorted(uses):
-        try:
-            _resolve(module, name)
-        except (AttributeError, ModuleNotFoundError):
-            missing.append(f"lecture_utils.{module}.{name}".replace("..", "."))
+    missing = _missing(lecture_utils_uses(script.read_text()))
     assert not missing, f"{script.name} uses names that do not exist: {missing}"
 
 

@@ -151,6 +151,20 @@ class GaussianChi2:
         return scalar_or_array(-0.5 * chi2 - 0.5 * (log_det + self.n * math.log(2 * math.pi)))
 
 
+def _residual_and_covariance(data: npt.ArrayLike, cov: npt.ArrayLike,
+                             prediction: npt.ArrayLike | None) -> tuple[FloatArray, FloatArray]:
+    """``data − prediction`` and the covariance as float arrays, checked finite and matching."""
+    d = finite_array(data, "data")
+    if prediction is not None:
+        d = d - finite_array(prediction, "prediction")
+    c = np.asarray(cov, dtype=float)
+    if d.ndim == 0 or c.ndim not in (1, 2) or d.shape[-1] != c.shape[0]:
+        raise ValueError(
+            f"shape mismatch: data of shape {d.shape} but covariance of shape {c.shape}"
+        )
+    return d, c
+
+
 def chi2_gaussian(
     data: npt.ArrayLike, cov: npt.ArrayLike, *, prediction: npt.ArrayLike | None = None
 ) -> float | FloatArray:
@@ -170,14 +184,7 @@ def chi2_gaussian(
     Returns a float for a single data vector, an array of shape ``(...)`` for a batch.
     Raises ``ValueError`` for NaN/inf, shape mismatch or a covariance that is not positive definite.
     """
-    d = finite_array(data, "data")
-    if prediction is not None:
-        d = d - finite_array(prediction, "prediction")
-    c = np.asarray(cov, dtype=float)
-    if d.ndim == 0 or c.ndim not in (1, 2) or d.shape[-1] != c.shape[0]:
-        raise ValueError(
-            f"shape mismatch: data of shape {d.shape} but covariance of shape {c.shape}"
-        )
+    d, c = _residual_and_covariance(data, cov, prediction)
     z = GaussianChi2(np.zeros(c.shape[0]), c).whiten(d)
     return scalar_or_array(np.sum(z**2, axis=-1))
 
@@ -187,12 +194,5 @@ def gaussian_log_likelihood(
 ) -> float | FloatArray:
     """Normalised Gaussian log-likelihood ``ln L = -χ²/2 - ln det(2πC)/2``; arguments as in
     :func:`chi2_gaussian`. So ``-2 ln L = χ² + const``: χ² differences are likelihood ratios."""
-    d = finite_array(data, "data")
-    if prediction is not None:
-        d = d - finite_array(prediction, "prediction")
-    c = np.asarray(cov, dtype=float)
-    if d.ndim == 0 or c.ndim not in (1, 2) or d.shape[-1] != c.shape[0]:
-        raise ValueError(
-            f"shape mismatch: data of shape {d.shape} but covariance of shape {c.shape}"
-        )
+    d, c = _residual_and_covariance(data, cov, prediction)
     return GaussianChi2(np.zeros(c.shape[0]), c).log_likelihood(-d)
