@@ -161,3 +161,20 @@ def test_cache_keys_follow_exactly_the_code_they_depend_on(tmp_path: Path) -> No
     assert after["compiled"] != before["compiled"]
     assert {k: v for k, v in after.items() if k != "compiled"} == {
         k: v for k, v in before.items() if k != "compiled"}
+
+
+def test_no_submodule_shares_a_name_with_its_package_attribute() -> None:
+    """``surrogate.features`` must be the function, never the file ``surrogate/features.py``: a
+    submodule named like a public name of its package makes the attribute depend on import order."""
+    import importlib
+    import pkgutil
+    import types
+
+    clashes = []
+    for init in PACKAGE.glob("*/__init__.py"):
+        package = importlib.import_module(f"lecture_utils.{init.parent.name}")
+        for info in pkgutil.iter_modules(package.__path__):
+            value = getattr(package, info.name, None)
+            if value is not None and not isinstance(value, types.ModuleType):
+                clashes.append(f"{package.__name__}.{info.name}")
+    assert not clashes
