@@ -3,19 +3,24 @@
 
 The modules form layers; data flows one way, and a module imports only the layers below it::
 
-    cli                                    every command (python -m lecture_utils …)
-    fit                                    the ALP fit: best fit, profiles, posterior
-    sampling | active | explain | explorer MCMC, active learning, SHAP, the explorer
-    smooth                                 search coordinates, the smoothed surrogate
-    compiled | tuning                      the surrogate in C; hyperparameter studies
-    surrogate | datasets                   the two-stage surrogate; data-set recipes
-    data                                   stores, the per-point cache, shipped data
-    engine                                 parallel evaluation of the expensive χ²
-    design                                 space-filling designs
-    testing                                a toy χ² for examples and tests
-    plotting                               the book's figure style
-    alps                                   ALPaca, the χ², the running, derived quantities
-    stats                                  statistics without physics
+    cli             every command (python -m lecture_utils …)
+    fit             the ALP fit: best fit, profiles, posterior
+    sampling, active, explain, explorer
+                    MCMC, active learning, SHAP, the explorer
+    smooth          search coordinates, the smoothed surrogate
+    compiled, tuning
+                    the surrogate in C; hyperparameter studies
+    surrogate, datasets
+                    the two-stage surrogate; recipes of the shipped data
+    data            stores, the per-point cache, the shipped data sets
+    engine          parallel evaluation of the expensive χ²
+    design          space-filling designs
+    testing         a toy χ² for examples and tests
+    plotting        the book's figure style
+    alps            ALPaca, the χ², the running, derived quantities
+    stats           statistics without physics
+
+Modules named on one line do not import each other.
 
 ``import lecture_utils as lu`` is cheap: the modules and the names of the student API below load
 on first use. Every other name stays importable from its module (``lu.surrogate.features``).

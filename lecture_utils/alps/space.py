@@ -106,7 +106,7 @@ DOMAIN = Domain()
 """The course's parameter domain."""
 
 SM_LIKE_POINT: np.ndarray = np.array([1.0e7, 0.0, 0.0, 0.0, 0.0, 0.0])
-"""A Standard-Model-like reference point: all couplings zero (f_a is then irrelevant)."""
+"""A Standard-Model-like reference point, with all couplings zero (f_a is then irrelevant)."""
 
 
 def validate_points(points: Any, *, allow_extrapolation: bool = False,
