@@ -191,15 +191,9 @@ def stage_arrays(points: Any, chi2: Any, stage: str, *, transform: str = "ratio"
     sp = sg.training_split(points, chi2, transform=transform, cut=cut,  # type: ignore[arg-type]
                            regressor_margin=regressor_margin, seed=seed,
                            validation_fraction=validation_fraction)
-    if stage == "gate":
-        y = sp.inside.astype(np.int32)
-        return StageArrays(stage, sp.x[sp.train], y[sp.train], sp.x[sp.validation],
-                           y[sp.validation], sp.data_hash)
-    if stage == "regressor":
-        return StageArrays(stage, sp.x[sp.regressor_train], sp.chi2[sp.regressor_train],
-                           sp.x[sp.regressor_validation], sp.chi2[sp.regressor_validation],
-                           sp.data_hash)
-    raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; choose one of {STAGES}")
+    return StageArrays(stage, *sp.stage_data(stage), sp.data_hash)
 
 
 def fold_indices(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:

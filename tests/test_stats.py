@@ -431,3 +431,33 @@ def test_bad_toy_input() -> None:
         stats.wilks_toys_linear(10, np.eye(2), [[1.0, 2.0], [2.0, 1.0]], [0.0, 0.0], seed=1)
     with pytest.raises(ValueError, match="expected Poisson means must be > 0"):
         stats.wilks_toys_poisson(10, [0.0, 1.0], seed=1)
+
+
+def test_quantile_table_matches_numpy_and_the_asymptotic_error() -> None:
+    draws = np.random.default_rng(3).normal(size=(400, 2)) * [1.0, 2.0]
+    table = stats.quantile_table(pd.DataFrame(draws, columns=["a", "b"]), seed=1)
+    assert list(table.index) == ["a", "b"]
+    assert table["q50"].to_numpy() == pytest.approx(np.quantile(draws, 0.5, axis=0))
+    assert table["q16"].to_numpy() == pytest.approx(np.quantile(draws, 0.16, axis=0))
+    # the median of n normal draws has standard error sqrt(pi/2) σ / sqrt(n): averaged over 40
+    # independent samples, the bootstrap errors agree with it
+    many = np.random.default_rng(4).normal(size=(400, 40))
+    errors = stats.quantile_table(many, seed=2)["q50 error"]
+    assert errors.mean() == pytest.approx(np.sqrt(np.pi / 2) / np.sqrt(400), rel=0.1)
+    again = stats.quantile_table(pd.DataFrame(draws, columns=["a", "b"]), seed=1)
+    pd.testing.assert_frame_equal(table, again)
+    one = stats.quantile_table(draws[:, 0], quantiles=[0.5], seed=0)
+    assert list(one.columns) == ["q50", "q50 error"]
+
+
+@pytest.mark.parametrize(("values", "kwargs", "match"), [
+    ([1.0], {}, "n ≥ 2"),
+    ([1.0, np.nan, 2.0], {}, "NaN"),
+    ([1.0, np.inf, 2.0], {}, "non-finite"),
+    ([1.0, 2.0, 3.0], {"quantiles": [0.0, 0.5]}, "probabilities"),
+    ([1.0, 2.0, 3.0], {"n_boot": 5}, "n_boot"),
+])
+def test_quantile_table_rejects_bad_input(values: list[float], kwargs: dict[str, object],
+                                          match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        stats.quantile_table(values, seed=0, **kwargs)

@@ -648,3 +648,53 @@ def test_fit_settings_are_the_records_fit_keywords() -> None:
     assert {"transform", "seed", "max_estimators"} <= set(settings)
     with pytest.raises(KeyError):
         sg.fit_settings({"settings": {"transform": "ratio"}})
+
+
+@pytest.mark.parametrize("stage", ["gate", "regressor"])
+def test_early_stopping_curve_is_what_fit_stops_on(toy: tuple[np.ndarray, np.ndarray],
+                                                   stage: str) -> None:
+    fitted = sg.TwoStageSurrogate.fit(*toy, seed=4, refit=False, **FIT)
+    curve = sg.early_stopping_curve(*toy, stage, TOY_PARAMS, seed=4,
+                                    max_estimators=FIT["max_estimators"],
+                                    early_stopping_rounds=FIT["early_stopping_rounds"])
+    info = fitted.metadata["training"][stage]
+    assert curve.best_n_estimators == info["n_estimators"]
+    assert curve.best_score == pytest.approx(info["validation_score"])
+    assert curve.best_score == curve.scores.min()
+    assert curve.metric == sg.STAGE_METRIC[stage]
+    assert curve.capped == (curve.best_n_estimators == FIT["max_estimators"])
+
+
+def test_early_stopping_curve_reports_a_cap(toy: tuple[np.ndarray, np.ndarray]) -> None:
+    capped = sg.early_stopping_curve(*toy, "regressor", TOY_PARAMS, max_estimators=3)
+    assert capped.capped and capped.best_n_estimators == 3 and len(capped.scores) == 3
+    assert capped.score_at(1) > capped.score_at(3)
+    with pytest.raises(ValueError, match="n_estimators"):
+        capped.score_at(4)
+    with pytest.raises(ValueError, match="unknown stage"):
+        sg.early_stopping_curve(*toy, "both")
+    with pytest.raises(ValueError, match="max_estimators"):
+        sg.early_stopping_curve(*toy, "gate", max_estimators=0)
+
+
+def test_paired_comparison_of_a_model_with_itself_and_another(
+        model: sg.TwoStageSurrogate, toy: tuple[np.ndarray, np.ndarray],
+        test_points: tuple[np.ndarray, np.ndarray]) -> None:
+    pts, chi2 = test_points
+    same = sg.paired_comparison(sg.validate(model, pts, chi2), sg.validate(model, pts, chi2))
+    assert (same["b - a"] == 0).all() and (same["z"] == 0).all()
+    weak = sg.TwoStageSurrogate.fit(*toy, seed=0, **(FIT | {"max_estimators": 2}))
+    rep_a = sg.validate(model, pts, chi2)
+    rep_b = sg.validate(weak, pts, chi2, chi2_min=model.chi2_min)
+    table = sg.paired_comparison(rep_a, rep_b)
+    inside = chi2 - model.chi2_min < model.cut
+    diff = (np.abs(weak.predict_regressor(pts) - chi2)
+            - np.abs(model.predict_regressor(pts) - chi2))[inside]
+    row = table.loc["regressor |error| (region)"]
+    assert row["n"] == inside.sum()
+    assert row["b - a"] == pytest.approx(diff.mean())
+    assert row["standard error"] == pytest.approx(diff.std(ddof=1) / np.sqrt(inside.sum()))
+    assert row["z"] > 3   # two trees are clearly worse than the trained model
+    assert table.loc["gate log-loss (all points)", "n"] == len(pts)
+    with pytest.raises(ValueError, match="same points"):
+        sg.paired_comparison(rep_a, sg.validate(model, pts[:-1], chi2[:-1]))

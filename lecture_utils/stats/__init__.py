@@ -31,6 +31,8 @@ Submodules
     pseudo-experiments of ``-2 ln λ`` and their comparison with Wilks' χ² distribution.
 :mod:`~lecture_utils.stats.profile`
     iminuit set-up, 1-D/2-D profile likelihoods, profile and MINOS intervals.
+:mod:`~lecture_utils.stats.quantiles`
+    sample quantiles with their bootstrap uncertainty.
 
 Every public name is re-exported here, so ``stats.delta_chi2`` etc. work as before.
 """
@@ -53,6 +55,7 @@ from .profile import (
     profile_1d,
     profile_2d,
 )
+from .quantiles import quantile_table
 from .thresholds import (
     REGION_DELTA_CHI2,
     STANDARD_CLS,
@@ -94,6 +97,7 @@ __all__ = [
     "nsigma_to_pvalue",
     "profile_1d",
     "profile_2d",
+    "quantile_table",
     "pvalue_to_nsigma",
     "region_mask",
     "total_covariance",

@@ -356,14 +356,12 @@ class TwoStageSurrogate:
                   else regressor_params)
         common = {"seed": seed, "n_jobs": n_jobs, "max_estimators": max_estimators,
                   "early_stopping_rounds": early_stopping_rounds, "refit": refit}
-        x, c, y_gate = sp.x, sp.chi2, sp.inside.astype(np.int32)
-        tr, val, r_tr, r_val, r_all = (sp.train, sp.validation, sp.regressor_train,
-                                       sp.regressor_validation, sp.regressor_all)
-        gate, gate_info = _fit_booster("gate", gp, x[tr], y_gate[tr], x[val], y_gate[val],
-                                       x_all=x, y_all=y_gate, **common)
+        x, c, r_all = sp.x, sp.chi2, sp.regressor_all
+        gate, gate_info = _fit_booster("gate", gp, *sp.stage_data("gate"), x_all=x,
+                                       y_all=sp.inside.astype(np.int32), **common)
         regressor, reg_info = _fit_booster(
-            "regressor", rp, x[r_tr], c[r_tr], x[r_val], c[r_val],
-            x_all=x[r_all], y_all=c[r_all], objective=regressor_objective, **common)
+            "regressor", rp, *sp.stage_data("regressor"), x_all=x[r_all], y_all=c[r_all],
+            objective=regressor_objective, **common)
         pts = sp.points
         chi2_min = sp.chi2_min
         inside = sp.inside

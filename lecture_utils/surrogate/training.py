@@ -23,6 +23,7 @@ from .inputs import Transform, as_points, check_transform, features
 __all__ = [
     "DEFAULT_HYPERPARAMETERS",
     "EARLY_STOPPING_ROUNDS",
+    "EarlyStoppingCurve",
     "MAX_ESTIMATORS",
     "REGRESSOR_MARGIN",
     "STAGE_METRIC",
@@ -30,6 +31,7 @@ __all__ = [
     "VALIDATION_FRACTION",
     "TrainingSplit",
     "check_chi2",
+    "early_stopping_curve",
     "split_indices",
     "stage_model",
     "training_data_hash",
@@ -187,6 +189,35 @@ class TrainingSplit:
     regressor_all: np.ndarray
     data_hash: str
 
+    def stage_data(self, stage: str
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Training and validation data of one stage.
+
+        Parameters
+        ----------
+        stage : {"gate", "regressor"}
+            The gate trains on every point with the label ``inside`` (int32); the regressor on
+            :attr:`regressor_train` with the χ² as target, validated inside the cut.
+
+        Returns
+        -------
+        x_train, y_train, x_val, y_val : numpy.ndarray
+            Features (m, n_features) and targets (m,) of the training and validation parts.
+
+        Raises
+        ------
+        ValueError
+            For an unknown stage.
+        """
+        if stage == "gate":
+            y = self.inside.astype(np.int32)
+            tr, val = self.train, self.validation
+        elif stage == "regressor":
+            y, tr, val = self.chi2, self.regressor_train, self.regressor_validation
+        else:
+            raise ValueError(f"unknown stage {stage!r}; choose 'gate' or 'regressor'")
+        return self.x[tr], y[tr], self.x[val], y[val]
+
 
 def training_split(points: Any, chi2: Any, *, transform: Transform = "ratio",
                    cut: float = REGION_DELTA_CHI2, regressor_margin: float = REGRESSOR_MARGIN,
@@ -304,3 +335,106 @@ def stage_model(stage: str, params: Mapping[str, Any], *, n_estimators: int, see
                eval_metric=STAGE_METRIC[stage], early_stopping_rounds=early_stopping_rounds,
                callbacks=list(callbacks) if callbacks else None, tree_method="hist",
                random_state=int(seed), n_jobs=int(n_jobs))
+
+
+@dataclass(frozen=True)
+class EarlyStoppingCurve:
+    """The validation metric of one stage after every boosting round (see
+    :func:`early_stopping_curve`).
+
+    Attributes
+    ----------
+    stage : str
+        ``"gate"`` or ``"regressor"``.
+    metric : str
+        The validation metric (:data:`STAGE_METRIC`).
+    scores : numpy.ndarray
+        Validation metric after 1, 2, … trees, shape (n_rounds,).
+    best_n_estimators : int
+        Number of trees with the smallest validation metric.
+    max_estimators : int
+        The cap on the number of trees.
+    """
+
+    stage: str
+    metric: str
+    scores: np.ndarray
+    best_n_estimators: int
+    max_estimators: int
+
+    @property
+    def best_score(self) -> float:
+        """Validation metric at :attr:`best_n_estimators`."""
+        return float(self.scores[self.best_n_estimators - 1])
+
+    @property
+    def capped(self) -> bool:
+        """True when the best number of trees is the cap: early stopping did not stop."""
+        return self.best_n_estimators >= self.max_estimators
+
+    def score_at(self, n_estimators: int) -> float:
+        """Validation metric after ``n_estimators`` trees (1 ≤ n ≤ len(scores))."""
+        if not 1 <= n_estimators <= len(self.scores):
+            raise ValueError(f"n_estimators must lie in [1, {len(self.scores)}], "
+                             f"got {n_estimators}")
+        return float(self.scores[n_estimators - 1])
+
+
+def early_stopping_curve(points: Any, chi2: Any, stage: str,
+                         params: Mapping[str, Any] | None = None, *,
+                         max_estimators: int = MAX_ESTIMATORS,
+                         early_stopping_rounds: int = EARLY_STOPPING_ROUNDS,
+                         transform: Transform = "ratio", cut: float = REGION_DELTA_CHI2,
+                         regressor_margin: float = REGRESSOR_MARGIN, seed: int = 0,
+                         validation_fraction: float = VALIDATION_FRACTION,
+                         n_jobs: int = 1) -> EarlyStoppingCurve:
+    """Train one stage with early stopping on the seeded validation split of
+    :func:`training_split` (exactly as :meth:`~lecture_utils.surrogate.TwoStageSurrogate.fit`
+    does) and return its validation curve.
+
+    Parameters
+    ----------
+    points : array_like or pandas.DataFrame
+        Physical points, shape (n, 6).
+    chi2 : array_like
+        Their exact χ², shape (n,).
+    stage : {"gate", "regressor"}
+        The stage to train.
+    params : Mapping, optional
+        XGBoost tree parameters; default :data:`DEFAULT_HYPERPARAMETERS` of ``stage``.
+    max_estimators : int, optional
+        Cap on the number of trees.
+    early_stopping_rounds : int, optional
+        Stop after this many rounds without improvement.
+    transform, cut, regressor_margin, seed, validation_fraction
+        As in :func:`training_split`.
+    n_jobs : int, optional
+        XGBoost threads (the result does not depend on it).
+
+    Returns
+    -------
+    EarlyStoppingCurve
+
+    Raises
+    ------
+    ValueError
+        For an unknown stage, ``max_estimators < 1`` or ``early_stopping_rounds < 1``, or
+        invalid data (:func:`training_split`).
+    """
+    if stage not in STAGE_METRIC:
+        raise ValueError(f"unknown stage {stage!r}; choose 'gate' or 'regressor'")
+    if int(max_estimators) < 1 or int(early_stopping_rounds) < 1:
+        raise ValueError("max_estimators and early_stopping_rounds must be ≥ 1, got "
+                         f"{max_estimators} and {early_stopping_rounds}")
+    sp = training_split(points, chi2, transform=transform, cut=cut,
+                        regressor_margin=regressor_margin, seed=seed,
+                        validation_fraction=validation_fraction)
+    x_tr, y_tr, x_val, y_val = sp.stage_data(stage)
+    hp = DEFAULT_HYPERPARAMETERS[stage] if params is None else params
+    model = stage_model(stage, hp, n_estimators=int(max_estimators), seed=seed, n_jobs=n_jobs,
+                        early_stopping_rounds=int(early_stopping_rounds))
+    model.fit(x_tr, y_tr, eval_set=[(x_val, y_val)], verbose=False)
+    scores = np.asarray(model.evals_result()["validation_0"][STAGE_METRIC[stage]], dtype=float)
+    return EarlyStoppingCurve(stage=stage, metric=STAGE_METRIC[stage], scores=scores,
+                              best_n_estimators=int(model.best_iteration) + 1,
+                              max_estimators=int(max_estimators))

@@ -29,6 +29,7 @@ __all__ = [
     "iou",
     "learning_curve",
     "learning_curve_fit",
+    "paired_comparison",
     "region_iou",
     "regression_metrics",
     "reliability_curve",
@@ -297,3 +298,58 @@ def learning_curve_fit(n: Any, error: Any, target: float) -> dict[str, float]:
     a = float(np.exp(intercept))
     n_target = float((a / target) ** (1.0 / b)) if b > 0 else float("inf")
     return {"a": a, "b": b, "n_target": n_target}
+
+
+def paired_comparison(report_a: ValidationReport, report_b: ValidationReport) -> pd.DataFrame:
+    """Per-point paired comparison of two surrogates validated on the same points.
+
+    Each point contributes the difference of its losses under ``b`` and ``a``: the absolute
+    regressor error on the points truly inside the region, and the gate's log-loss on every
+    point. The standard error of the mean difference is that of the per-point differences, so
+    the verdict accounts for the correlation between the two models' errors on the same points.
+
+    Parameters
+    ----------
+    report_a, report_b : ValidationReport
+        :func:`validate` reports of two models on the same points with the same ``chi2_min``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``"regressor |error| (region)"`` and ``"gate log-loss (all points)"``; columns
+        ``a``, ``b`` (mean losses), ``b - a`` (mean paired difference), ``standard error`` (of
+        ``b - a``), ``z`` (their ratio) and ``n`` (points).
+
+    Raises
+    ------
+    ValueError
+        If the reports were not made on the same points, χ² and reference minimum.
+    """
+    ra, rb = report_a.residuals, report_b.residuals
+    if (len(ra) != len(rb) or report_a.chi2_min != report_b.chi2_min
+            or not np.array_equal(ra["chi2"].to_numpy(), rb["chi2"].to_numpy())):
+        raise ValueError("the two reports must validate the same points (same χ² and chi2_min)")
+    inside = ra["in_region"].to_numpy()
+    labels = inside.astype(float)
+
+    def abs_error(r: pd.DataFrame) -> np.ndarray:
+        return np.abs(r["chi2_regressor"].to_numpy() - r["chi2"].to_numpy())[inside]
+
+    def log_loss(r: pd.DataFrame) -> np.ndarray:
+        p = np.clip(r["gate_probability"].to_numpy(), 1e-15, 1 - 1e-15)
+        return -(labels * np.log(p) + (1 - labels) * np.log1p(-p))
+
+    rows = {}
+    for name, loss in (("regressor |error| (region)", abs_error),
+                       ("gate log-loss (all points)", log_loss)):
+        la, lb = loss(ra), loss(rb)
+        diff = lb - la
+        n = len(diff)
+        se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        mean = float(diff.mean()) if n else float("nan")
+        rows[name] = {"a": float(la.mean()) if n else float("nan"),
+                      "b": float(lb.mean()) if n else float("nan"), "b - a": mean,
+                      "standard error": se,
+                      "z": mean / se if se > 0 else (0.0 if mean == 0 else float("inf")),
+                      "n": n}
+    return pd.DataFrame(rows).T.astype({"n": int})
