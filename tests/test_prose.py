@@ -6,6 +6,7 @@ MyST roles removed first):
 * no development history, issue numbers, references to design documents or "being written";
 * every chapter has learning objectives, a summary and exercises, and its summary states at
   least one computed number through ``{glue:text}``;
+* code lines fit the text column of the rendered page (:data:`CODE_WIDTH` characters);
 * a typed number with three or more significant digits is one of the definitional constants of
   :data:`CONSTANTS` (confidence levels, thresholds, versions) — a result computed by the code is
   glued, never typed.
@@ -16,11 +17,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import jupytext
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.md"))
 PAGES = CHAPTERS + sorted((ROOT / "book").glob("*.md"))
+
+CODE_WIDTH = 79
+"""Longest code line, in characters, that the book's text column shows without scrolling."""
 
 LAB_LOG = {
     r"\bissue\s*#?\d+": "an issue number",
@@ -101,6 +106,17 @@ def test_no_typed_results(page: Path) -> None:
                     if significant_digits(m.group(1)) >= 3} - CONSTANTS)
     assert not typed, (f"{page.name} types numbers a computation should glue: {typed} (glue "
                        "them, or add a definitional constant to CONSTANTS)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_code_fits_the_column(page: Path) -> None:
+    notebook = jupytext.read(page)
+    if "kernelspec" not in notebook.metadata:
+        return
+    wide = [line for cell in notebook.cells if cell.cell_type == "code"
+            for line in cell.source.splitlines() if len(line) > CODE_WIDTH]
+    assert not wide, (f"{page.name}: {len(wide)} code line(s) wider than {CODE_WIDTH} "
+                      f"characters, e.g. {wide[0]!r}")
 
 
 def test_the_checks_can_fail() -> None:
