@@ -137,6 +137,7 @@ class PageReport:
     links: list[str] = field(default_factory=list)
     binder_links: list[str] = field(default_factory=list)
     ipynb_links: list[str] = field(default_factory=list)
+    layout: dict[str, list[str]] = field(default_factory=dict)
     screenshot: Path | None = None
 
 
@@ -190,6 +191,48 @@ JS_ERROR_OUTPUTS = """() => {
     return found;
 }"""
 
+JS_LAYOUT = """() => {
+    const short = (el) => el.textContent.trim().replace(/\\s+/g, " ").slice(0, 120);
+    const visible = (el) => el.getClientRects().length > 0
+        && el.checkVisibility({opacityProperty: true, visibilityProperty: true});
+    const wider = (el) => visible(el) && el.scrollWidth > el.clientWidth + 2;
+    const out = {wide_code: [], wide_output: [], wide_table: [], shrunk_image: [],
+                 uncaptioned_figure: [], noisy_output: []};
+    for (const el of document.querySelectorAll(".cell_input pre")) {
+        if (wider(el)) out.wide_code.push(short(el));
+    }
+    for (const el of document.querySelectorAll(".cell_output pre")) {
+        if (wider(el)) out.wide_output.push(short(el));
+    }
+    const column = document.querySelector("main article, article.bd-article, main");
+    const columnWidth = column ? column.clientWidth : window.innerWidth;
+    for (const el of document.querySelectorAll(".cell_output table")) {
+        if (!visible(el)) continue;
+        const box = el.closest(".output") || el.parentElement;
+        if (el.getBoundingClientRect().width > Math.min(box.clientWidth, columnWidth) + 2
+                || box.scrollWidth > box.clientWidth + 2) {
+            out.wide_table.push(short(el));
+        }
+    }
+    for (const img of document.querySelectorAll(".cell_output img")) {
+        if (!visible(img) || !img.naturalWidth) continue;
+        const shown = img.getBoundingClientRect().width;
+        if (shown < 0.7 * img.naturalWidth) {
+            out.shrunk_image.push(`${img.getAttribute("src")}: ${Math.round(shown)} of `
+                                  + `${img.naturalWidth} px`);
+        }
+        const figure = img.closest("figure");
+        if (!figure || !figure.querySelector("figcaption")) {
+            out.uncaptioned_figure.push(img.getAttribute("src"));
+        }
+    }
+    const noise = /at 0x[0-9a-f]{6,}>|^INFO:|np\\.float64\\(|dtype: (int|float)\\d+\\s*$/m;
+    for (const el of document.querySelectorAll(".cell_output .output")) {
+        if (visible(el) && noise.test(el.textContent)) out.noisy_output.push(short(el));
+    }
+    return out;
+}"""
+
 JS_SOLUTION_CONTENT_VISIBLE = """() => [...document.querySelectorAll("div.solution")].map(sol =>
     [...sol.children].filter(c => !c.classList.contains("admonition-title"))
         .some(c => c.checkVisibility({opacityProperty: true, visibilityProperty: true})
@@ -231,6 +274,7 @@ def visit(browser: Any, base: str, page: str) -> PageReport:
         h1 = tab.locator("main h1, article h1").first
         report.h1 = h1.inner_text() if h1.count() else ""
         report.error_outputs = tab.evaluate(JS_ERROR_OUTPUTS)
+        report.layout = tab.evaluate(JS_LAYOUT)
         report.links = tab.evaluate(
             "() => [...document.querySelectorAll('a[href]')].map(a => a.href)")
         report.binder_links = [u for u in report.links if "mybinder.org/v2/" in u]
@@ -310,6 +354,32 @@ def test_output_figures_have_alt_text(report: PageReport) -> None:
     missing = [i["src"] for i in report.images if i["output"] and (
         not i["alt"].strip() or Path(unquote(i["alt"])).name == Path(unquote(i["src"])).name)]
     assert not missing, f"{len(missing)} figure(s) without alt text on {report.page}: {missing}"
+
+
+@pytest.mark.parametrize("report", PAGES, indirect=True)
+def test_code_and_outputs_fit_the_column(report: PageReport) -> None:
+    """At a 1280-px window no code cell, printed output or table scrolls sideways."""
+    wide = {k: report.layout[k] for k in ("wide_code", "wide_output", "wide_table")
+            if report.layout[k]}
+    assert not wide, f"{report.page}: content wider than the text column: {wide}"
+
+
+@pytest.mark.parametrize("report", PAGES, indirect=True)
+def test_figures_are_readable(report: PageReport) -> None:
+    """Output figures are shown at ≥ 70 % of their natural width (a shrunk figure shrinks its
+    text), and every figure of a chapter has a caption (and with it a number)."""
+    assert not report.layout["shrunk_image"], (
+        f"{report.page}: figures shrunk below 70 %: {report.layout['shrunk_image']}")
+    if report.page in CHAPTERS:
+        assert not report.layout["uncaptioned_figure"], (
+            f"{report.page}: figures without a caption: {report.layout['uncaptioned_figure']}")
+
+
+@pytest.mark.parametrize("report", PAGES, indirect=True)
+def test_outputs_show_no_reprs_or_logs(report: PageReport) -> None:
+    """No object reprs (``<… at 0x…>``, ``np.float64(…)``), log lines or dtype footers."""
+    assert not report.layout["noisy_output"], (
+        f"{report.page}: outputs a reader should not see: {report.layout['noisy_output']}")
 
 
 @pytest.mark.parametrize("report", PAGES, indirect=True)
