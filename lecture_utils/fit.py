@@ -91,6 +91,7 @@ __all__ = [
     "best_fit",
     "cached_table",
     "exact_chi2",
+    "exact_posterior",
     "from_search",
     "posterior",
     "profile_1d",
@@ -708,6 +709,41 @@ def posterior(prior: Any = "loguniform", seed: int = 0, *, surrogate: Any = None
         pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, path)
     return result
+
+
+def exact_posterior(n_draws: int = 200, seed: int = 0, integrator: alps.Integrator = "tabulated",
+                    *, prior: Any = "loguniform", chain_seed: int = 0, executor: Any = None,
+                    progress: bool | None = None) -> Any:
+    """The course's surrogate posterior (:func:`posterior`) reweighted to the exact χ².
+
+    ``n_draws`` seeded draws of the chain get their exact χ² (through the engine and the
+    per-point cache) and importance weights w ∝ exp(−(χ²_exact − χ²_sampled)/2), Pareto-smoothed,
+    with the Pareto k̂ diagnostic (:func:`lecture_utils.reweight.reweight_posterior`).
+
+    Parameters
+    ----------
+    n_draws : int, optional
+        Draws to evaluate exactly.
+    seed : int, optional
+        Seed of the choice of draws.
+    integrator : {"tabulated", "exact", "leadinglog"}, optional
+        Running of the exact χ².
+    prior : Prior or {"loguniform", "gaussian"}, optional
+        Prior of the chain.
+    chain_seed : int, optional
+        Seed of the chain (:func:`posterior`).
+    executor, progress
+        Passed to :func:`lecture_utils.data.evaluate_cached`.
+
+    Returns
+    -------
+    lecture_utils.reweight.ReweightedPosterior
+        Draws, surrogate and exact χ², weights, k̂, ESS and ``summary()``.
+    """
+    from . import reweight
+
+    return reweight.reweight_posterior(posterior(prior, seed=chain_seed), n_draws, seed,
+                                       integrator, executor=executor, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------
