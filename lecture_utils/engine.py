@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import alps
 from ._progress import progress_bar
+from ._resources import worker_count
 
 DEFAULT_CHUNK_SIZE: dict[str, int] = {"exact": 8, "leadinglog": 32, "tabulated": 32}
 """Points per task: small enough to stream and balance, large enough to amortise ALPaca's
@@ -117,10 +118,10 @@ def _as_completed(executor: Any, futures: list[Any]) -> Iterator[Any]:
 
 
 def local_pool(workers: int | None = None) -> cf.ProcessPoolExecutor:
-    """A process pool of ``workers`` (default: all cores) initialised with :func:`worker_init`."""
-    n = workers or os.cpu_count() or 1
-    if n < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    """A process pool initialised with :func:`worker_init`: ``workers`` processes (default: the
+    CPUs this process may use), never more than the CPUs and the memory allow
+    (:func:`lecture_utils._resources.worker_count`, which warns when it lowers the count)."""
+    n = worker_count(workers)
     return cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=worker_init)
 

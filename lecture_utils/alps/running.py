@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .._paths import RESOURCES_DIR
+from .._resources import worker_count
 from .space import DOMAIN, MA_GEV, PARAMETERS
 from .wrapper import (
     Integrator,
@@ -289,7 +290,7 @@ def build_exact_running_table(*, workers: int | None = None,
     from .._progress import progress_bar
 
     grid = np.linspace(*DOMAIN.unit_bounds[0], TABULATED_GRID_SIZE)
-    n = (os.cpu_count() or 1) if workers is None else int(workers)
+    n = worker_count(workers)
     bar = progress_bar(total=len(grid), progress=progress, desc="exact running table",
                        unit="f_a")
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ import pandas as pd
 
 from .. import alps
 from .._progress import progress_bar
+from .._resources import available_cpus
 from .store import RESULT_COLUMNS, atomic_write, jsonable
 
 CHI2_KIND: str = "chi2"
@@ -188,7 +188,7 @@ def _chunk_size(n: int, integrator: str, executor: Any, workers: int | None) -> 
     default = DEFAULT_CHUNK_SIZE[integrator]
     if executor == "serial":
         return default
-    n_workers = workers or getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+    n_workers = workers or getattr(executor, "_max_workers", None) or available_cpus()
     return max(1, min(default, math.ceil(n / n_workers)))
 
 
