@@ -53,9 +53,10 @@ DEFAULT_WORKDIR: Path = _CHECKOUT / "datasets" if _CHECKOUT is not None else Pat
 """Where the resumable stores of the recipes live: ``datasets/`` of the source checkout (tracked in
 git, so runs resume anywhere); for an installed wheel, ``datasets/`` in the working directory."""
 
-POOLS_DIR: Path = data.SHIPPED_DIR / "pools"
-"""Shipped leading-log pools of the recipes (``<name>.csv.gz``: the successful ``prescan`` and
-``focus`` points, written by :func:`export`), so the pools need no checkout of the stores."""
+POOLS_FOLDER: str = "pools"
+"""Sub-folder of the shipped data holding the leading-log pools of the recipes (``<name>.csv.gz``:
+the successful ``prescan`` and ``focus`` points, written by :func:`export`), so the pools need no
+checkout of the stores."""
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,7 @@ def write_pool(name: str, root: str | Path, out_dir: str | Path = data.SHIPPED_D
     pathlib.Path
         The written file.
     """
-    path = Path(out_dir) / POOLS_DIR.name / f"{name}.csv.gz"
+    path = Path(out_dir) / POOLS_FOLDER / f"{name}.csv.gz"
     path.parent.mkdir(parents=True, exist_ok=True)
     stores_pool(root).to_csv(path, index=False, float_format="%.17g",
                              compression={"method": "gzip", "mtime": 0})
@@ -289,11 +290,12 @@ def shipped_pool(name: str) -> pd.DataFrame:
     ValueError
         For a recipe without a shipped pool, naming the available ones.
     """
-    path = POOLS_DIR / f"{name}.csv.gz"
+    folder = data.shipped.SHIPPED_DIR / POOLS_FOLDER
+    path = folder / f"{name}.csv.gz"
     if not path.is_file():
-        available = sorted(p.name.removesuffix(".csv.gz") for p in POOLS_DIR.glob("*.csv.gz"))
+        available = sorted(p.name.removesuffix(".csv.gz") for p in folder.glob("*.csv.gz"))
         raise ValueError(f"no shipped leading-log pool {name!r}; available: {available}")
-    return pd.read_csv(path, float_precision="round_trip")
+    return pd.read_csv(path)
 
 
 def export(name: str, root: Path, selection: pd.DataFrame, *, partial: bool = False,
