@@ -109,7 +109,8 @@ IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "xgboost-cpu": ("xgboost",), "xgboost": ("xgboost",), "scikit-learn": ("sklearn",),
     "optuna": ("optuna",), "shap": ("shap",), "emcee": ("emcee",), "corner": ("corner",),
     "arviz-stats": ("arviz_stats",), "treelite": ("treelite",), "tl2cgen": ("tl2cgen",),
-    "dask": ("dask", "distributed"), "ipywidgets": ("ipywidgets",),
+    "dask": ("dask", "distributed"), "ipywidgets": ("ipywidgets",), "gvar": ("gvar",),
+    "threadpoolctl": ("threadpoolctl",), "packaging": ("packaging",), "cycler": ("cycler",),
 }
 """The modules each runtime dependency provides (its name on the package index → import names)."""
 
