@@ -79,19 +79,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if args.design == "points":
         if not args.points:
-            raise SystemExit("--design points needs --points FILE.csv with columns "
+            raise UsageError("--design points needs --points FILE.csv with columns "
                              f"{', '.join(alps.PARAMETERS)}")
         if not Path(args.points).is_file():
             raise UsageError(f"--points: no file {args.points}")
         df = pd.read_csv(args.points)
         missing = [p for p in alps.PARAMETERS if p not in df.columns]
         if missing:
-            raise SystemExit(f"{args.points} lacks columns {missing}")
+            raise UsageError(f"{args.points} lacks columns {missing}")
         pts = df[list(alps.PARAMETERS)].to_numpy(dtype=float)
         meta = {"design": "points", "points_file": str(args.points)}
     else:
         if args.n is None:
-            raise SystemExit("--n is required for designs lhs and random")
+            raise UsageError("--n is required for designs lhs and random")
         pts = design.make(args.design, args.n, args.seed)
         meta = {"design": args.design, "seed": args.seed}
     client = _executor(args)
@@ -115,7 +115,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         stages = tuple(args.stage) if args.stage else datasets.DENSE_STAGES
         bad = [st for st in stages if st not in datasets.DENSE_STAGES]
         if bad:
-            raise SystemExit(f"dense sets have stages {datasets.DENSE_STAGES}, not {bad}")
+            raise UsageError(f"dense sets have stages {datasets.DENSE_STAGES}, not {bad}")
         client = _executor(args)
         try:
             summary = datasets.build_dense(args.name, stages, workdir=args.workdir,

@@ -42,7 +42,11 @@ def test_version_option_of_the_parser(capsys: pytest.CaptureFixture[str]) -> Non
      "cannot connect to the dask scheduler at 'no-port'"),
     (["generate", "--n", "2", "--out", "{tmp}/s", "--scheduler", "foo://host:1"],
      "cannot connect to the dask scheduler"),
+    (["generate", "--design", "points", "--out", "{tmp}/s"], "needs --points"),
+    (["generate", "--design", "lhs", "--out", "{tmp}/s"], "--n is required"),
+    (["dataset", "dense", "--stage", "exact", "--workdir", "{tmp}/w"], "dense sets have stages"),
     (["tune", "--data", "train,nosuch"], "unknown data set(s) ['nosuch']"),
+    (["tune", "--data", ","], "--data names no data set"),
     (["active", "extend-train", "--n", "4", "--initial", "nosuch"], "unknown data set(s)"),
 ])
 def test_user_mistakes_are_one_line_with_status_2(
