@@ -65,9 +65,10 @@ help:
 venv: $(STAMP)
 
 # (Re)create the environment when it is missing, is not Python 3.12, or is older than the dev lock
-# or pyproject.toml. The lock carries a hash for every file, so pip installs in hash-checking mode. The interpreter is the first of PY312_CANDIDATES that really is Python 3.12
-# ($(PYTHON) first; a pyenv shim whose global version is not 3.12 is skipped). setuptools/wheel are
-# pinned in the dev lock, so the editable install needs no network build environment.
+# or pyproject.toml. The lock carries a hash for every file, so pip installs in hash-checking mode.
+# The interpreter is the first of PY312_CANDIDATES that really is Python 3.12 ($(PYTHON) first; a
+# pyenv shim whose global version is not 3.12 is skipped). setuptools/wheel are pinned in the dev
+# lock, so the editable install needs no network build environment.
 PY312_CANDIDATES := $(PYTHON) python3.12 \
     $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.12*/bin/python3.12) \
     /usr/local/bin/python3.12 /usr/bin/python3.12 python3
