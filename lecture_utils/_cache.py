@@ -4,7 +4,9 @@ Artefacts are keyed by a content hash of everything they are built from, so a st
 never reused: change the data, the hyperparameters or the code that computes them and the key
 changes. The code enters through :func:`code_fingerprint`, which ignores docstrings, comments and
 formatting, so editing documentation keeps every cache. The folder is ``$LECTURE_UTILS_CACHE`` if
-set, else ``$XDG_CACHE_HOME/lecture_utils``, else ``~/.cache/lecture_utils``. Deleting it is safe.
+set, else the user cache folder of the platform (:func:`platformdirs.user_cache_path`: on Linux
+``$XDG_CACHE_HOME/lecture_utils``, else ``~/.cache/lecture_utils``; on macOS
+``~/Library/Caches/lecture_utils``). Deleting it is safe.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import platformdirs
 
 ENV_VAR = "LECTURE_UTILS_CACHE"
 
@@ -37,15 +41,13 @@ def cache_dir(*parts: str) -> Path:
     Returns
     -------
     pathlib.Path
-        ``$LECTURE_UTILS_CACHE/<parts>`` if the variable is set, else
-        ``$XDG_CACHE_HOME/lecture_utils/<parts>``, else ``~/.cache/lecture_utils/<parts>``.
+        ``$LECTURE_UTILS_CACHE/<parts>`` if the variable is set (and not empty), else
+        ``<user cache folder>/lecture_utils/<parts>`` (:func:`platformdirs.user_cache_path`; on
+        Linux ``$XDG_CACHE_HOME/lecture_utils``, else ``~/.cache/lecture_utils``).
     """
     root = os.environ.get(ENV_VAR)
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = Path(xdg) if xdg else Path.home() / ".cache"
-        root = str(base / "lecture_utils")
-    path = Path(root).joinpath(*parts)
+    base = Path(root) if root else platformdirs.user_cache_path("lecture_utils", appauthor=False)
+    path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

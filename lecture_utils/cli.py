@@ -11,7 +11,8 @@ active     extend the training set with actively chosen points (lecture_utils.ac
 running-table  rebuild the shipped exact running table (integrator "tabulated")
 
 Every command is defined here; the modules it calls are imported only when it runs, so
-``--help`` stays fast.
+``--help`` and ``--version`` stay fast. A user mistake (an unknown option or data set, a missing
+store or file, a scheduler that cannot be reached) ends with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -20,17 +21,57 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
 
+from . import __version__
+
+PROG = "python -m lecture_utils"
+USAGE_EXIT = 2
+"""Exit status of a user mistake (as argparse's for a bad option)."""
+
+SCHEDULER_TIMEOUT_S: float = 10.0
+"""Seconds to wait for a dask.distributed scheduler (``--scheduler``) before giving up."""
+
+
+class UsageError(Exception):
+    """A mistake of the command line's user (a missing store or file, an unknown data set, an
+    unreachable scheduler): :func:`main` prints its message as one line and returns
+    :data:`USAGE_EXIT`, without a traceback."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An :class:`argparse.ArgumentParser` whose errors are one line (``PROG: error: …``, with a
+    pointer to ``--help``) and exit with :data:`USAGE_EXIT`."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``message`` as one line on stderr and exit with status :data:`USAGE_EXIT`."""
+        self.exit(USAGE_EXIT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def _executor(args: argparse.Namespace):  # noqa: ANN202
-    if getattr(args, "scheduler", None):
-        from distributed import Client
+    address = getattr(args, "scheduler", None)
+    if not address:
+        return None
+    from distributed import Client
 
-        return Client(args.scheduler)
-    return None
+    try:
+        return Client(address, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, ValueError, TimeoutError) as exc:
+        raise UsageError(f"cannot connect to the dask scheduler at {address!r}: "
+                         f"{' '.join(str(exc).split())}") from None
+
+
+def _data_set_names(names: tuple[str, ...] | list[str], option: str) -> None:
+    """Raise :class:`UsageError` unless every name is a shipped data set."""
+    from . import data
+
+    unknown = [n for n in names if n not in data.available()]
+    if unknown:
+        raise UsageError(f"{option}: unknown data set(s) {unknown}; available: "
+                         f"{data.available()}")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -38,17 +79,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if args.design == "points":
         if not args.points:
-            raise SystemExit("--design points needs --points FILE.csv with columns "
+            raise UsageError("--design points needs --points FILE.csv with columns "
                              f"{', '.join(alps.PARAMETERS)}")
+        if not Path(args.points).is_file():
+            raise UsageError(f"--points: no file {args.points}")
         df = pd.read_csv(args.points)
         missing = [p for p in alps.PARAMETERS if p not in df.columns]
         if missing:
-            raise SystemExit(f"{args.points} lacks columns {missing}")
+            raise UsageError(f"{args.points} lacks columns {missing}")
         pts = df[list(alps.PARAMETERS)].to_numpy(dtype=float)
         meta = {"design": "points", "points_file": str(args.points)}
     else:
         if args.n is None:
-            raise SystemExit("--n is required for designs lhs and random")
+            raise UsageError("--n is required for designs lhs and random")
         pts = design.make(args.design, args.n, args.seed)
         meta = {"design": args.design, "seed": args.seed}
     client = _executor(args)
@@ -67,17 +110,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_dataset(args: argparse.Namespace) -> int:
     from . import datasets
 
+    out = {} if args.out_dir is None else {"out_dir": args.out_dir}
     if args.name in datasets.DENSE_RECIPES:
         stages = tuple(args.stage) if args.stage else datasets.DENSE_STAGES
         bad = [st for st in stages if st not in datasets.DENSE_STAGES]
         if bad:
-            raise SystemExit(f"dense sets have stages {datasets.DENSE_STAGES}, not {bad}")
+            raise UsageError(f"dense sets have stages {datasets.DENSE_STAGES}, not {bad}")
         client = _executor(args)
         try:
             summary = datasets.build_dense(args.name, stages, workdir=args.workdir,
                                            workers=args.workers, executor=client,
                                            progress=False if args.no_progress else None,
-                                           partial=args.partial)
+                                           partial=args.partial, **out)
         finally:
             if client is not None:
                 client.close()
@@ -91,7 +135,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     try:
         summary = datasets.build(args.name, stages, workdir=args.workdir, workers=args.workers,
                                  executor=client, progress=False if args.no_progress else None,
-                                 partial=args.partial, active_runner=runner)
+                                 partial=args.partial, active_runner=runner, **out)
     finally:
         if client is not None:
             client.close()
@@ -185,7 +229,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from . import surrogate as sg
     from . import tuning
 
-    points, chi2 = sg.training_arrays(tuning.data_sets(args.data))
+    try:
+        names = tuning.data_sets(args.data)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _data_set_names(names, "--data")
+    points, chi2 = sg.training_arrays(names)
     dhash = sg.training_data_hash(points, chi2)
     stages = tuning.STAGES if args.stage == "both" else (args.stage,)
     studies = {}
@@ -239,6 +288,7 @@ def cmd_active(args: argparse.Namespace) -> int:
     from . import active
 
     if args.active_command == "extend-train":
+        _data_set_names([args.initial], "--initial")
         run = active.extend_train(args.n, batch_size=args.batch_size, seed=args.seed,
                                   truth=args.integrator, initial=args.initial, store=args.out,
                                   learner_options={"region_model": args.region_model},
@@ -264,8 +314,9 @@ _LAZY_COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     from . import alps, design
 
-    p = argparse.ArgumentParser(prog="python -m lecture_utils", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=PROG, description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"lecture_utils {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def parallel(sp: argparse.ArgumentParser) -> None:
@@ -295,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only these stages (repeatable; default: all of the recipe's: "
                    f"{', '.join(STAGES)}; dense sets: {', '.join(DENSE_STAGES)})")
     d.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    d.add_argument("--out-dir", type=Path, default=None,
+                   help="where to export the data set (default: the package's shipped data, "
+                   "lecture_utils/data/resources)")
     d.add_argument("--partial", action="store_true",
                    help="export even if the exact stage is unfinished (marked in provenance)")
     parallel(d)
@@ -324,15 +378,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``python -m lecture_utils <command> …``; returns the exit status."""
+    """Run ``python -m lecture_utils <command> …``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, :data:`USAGE_EXIT` after a user mistake, reported as one
+        line on stderr (argparse's own errors exit the same way, through :class:`SystemExit`).
+    """
+    from .data import StoreError
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # without building the parser (which imports the physics)
+        print(f"lecture_utils {__version__}")
+        return 0
     if argv[:1] and argv[0] in _LAZY_COMMANDS:
         add_arguments, command, text = _LAZY_COMMANDS[argv[0]]
-        parser = add_arguments(argparse.ArgumentParser(prog=f"python -m lecture_utils {argv[0]}",
-                                                       description=text))
+        parser = add_arguments(OneLineParser(prog=f"{PROG} {argv[0]}", description=text))
         args = parser.parse_args(argv[1:])
     else:
         args = build_parser().parse_args(argv)
         command = args.func
     np.seterr(all="warn")
-    return int(command(args))
+    try:
+        return int(command(args))
+    except (UsageError, StoreError) as exc:
+        print(f"{PROG} {args.command if 'command' in args else argv[0]}: error: {exc}",
+              file=sys.stderr)
+        return USAGE_EXIT

@@ -15,7 +15,8 @@
    then once more with the leading-log integrator (so every shipped point has both fidelities).
    The active learner lives above this module in the package's data flow, so :func:`build`
    receives it as ``active_runner`` (the command line passes it);
-5. **export** — ``lecture_utils/data/resources/<name>.csv.gz`` and ``<name>.provenance.json``; the
+5. **export** — ``lecture_utils/data/resources/<name>.csv.gz`` and ``<name>.provenance.json`` (and
+   the leading-log pool of stages 1–2, ``pools/<name>.csv.gz``, for chapter 3); the
    ``origin`` column says which stage proposed each point (``…-region``, ``…-other``,
    ``active``). :func:`base_points` returns the set without its active extension.
 
@@ -38,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import alps, data, design
+from ._paths import source_checkout
 from .stats import REGION_DELTA_CHI2
 
 PRESCAN_MARGIN: float = 2.0
@@ -46,8 +48,15 @@ PRESCAN_MARGIN: float = 2.0
 PRESCAN_DELTA_CHI2: float = REGION_DELTA_CHI2 + PRESCAN_MARGIN
 """Leading-log Δχ² below which a point counts as 'region' in the design."""
 
-DEFAULT_WORKDIR = Path(__file__).resolve().parent.parent / "datasets"
-"""Where the resumable stores of the recipes live (tracked in git so runs resume anywhere)."""
+_CHECKOUT = source_checkout()
+DEFAULT_WORKDIR: Path = _CHECKOUT / "datasets" if _CHECKOUT is not None else Path("datasets")
+"""Where the resumable stores of the recipes live: ``datasets/`` of the source checkout (tracked in
+git, so runs resume anywhere); for an installed wheel, ``datasets/`` in the working directory."""
+
+POOLS_FOLDER: str = "pools"
+"""Sub-folder of the shipped data holding the leading-log pools of the recipes (``<name>.csv.gz``:
+the successful ``prescan`` and ``focus`` points, written by :func:`export`), so the pools need no
+checkout of the stores."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +243,61 @@ def build(name: str, stages: tuple[str, ...] = STAGES, *, workdir: str | Path = 
     return summary
 
 
+def stores_pool(root: str | Path) -> pd.DataFrame:
+    """The leading-log pool of a recipe's stores under ``root``: the successful points of its
+    ``prescan`` and ``focus`` stages, in that order.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The recipe's folder in the work folder (``<workdir>/<name>``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the six parameters, ``chi2`` (leading log), ``origin``.
+
+    Raises
+    ------
+    lecture_utils.data.StoreError
+        If a store is missing.
+    """
+    frames = [_ok(data.Store.open(Path(root) / stage)) for stage in ("prescan", "focus")]
+    return pd.concat(frames, ignore_index=True)[[*alps.PARAMETERS, "chi2", "origin"]]
+
+
+def write_pool(name: str, root: str | Path, out_dir: str | Path = data.SHIPPED_DIR) -> Path:
+    """Write the leading-log pool of recipe ``name`` (:func:`stores_pool`) to
+    ``<out_dir>/pools/<name>.csv.gz`` (every digit of the floats; reproducible bytes).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    path = Path(out_dir) / POOLS_FOLDER / f"{name}.csv.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stores_pool(root).to_csv(path, index=False, float_format="%.17g",
+                             compression={"method": "gzip", "mtime": 0})
+    return path
+
+
+def shipped_pool(name: str) -> pd.DataFrame:
+    """The shipped leading-log pool of recipe ``name`` (as :func:`stores_pool` of its stores).
+
+    Raises
+    ------
+    ValueError
+        For a recipe without a shipped pool, naming the available ones.
+    """
+    folder = data.shipped.SHIPPED_DIR / POOLS_FOLDER
+    path = folder / f"{name}.csv.gz"
+    if not path.is_file():
+        available = sorted(p.name.removesuffix(".csv.gz") for p in folder.glob("*.csv.gz"))
+        raise ValueError(f"no shipped leading-log pool {name!r}; available: {available}")
+    return pd.read_csv(path)
+
+
 def export(name: str, root: Path, selection: pd.DataFrame, *, partial: bool = False,
            out_dir: str | Path = data.SHIPPED_DIR) -> dict[str, Any]:
     """Write the shipped CSV and provenance from the exact store of recipe ``name``."""
@@ -299,6 +363,7 @@ def export(name: str, root: Path, selection: pd.DataFrame, *, partial: bool = Fa
         "regenerate": f"python -m lecture_utils dataset {name}",
     }
     (out_dir / f"{name}.provenance.json").write_text(json.dumps(prov, indent=2, default=str))
+    write_pool(name, root, out_dir)
     return {k: prov[k] for k in ("n_requested", "n_evaluated", "n_ok", "n_failed", "chi2_min",
                                  "n_region", "partial")}
 

@@ -459,6 +459,19 @@ def test_leadinglog_pool_and_effective_coupling_inputs() -> None:
     assert learner.ask(3).shape == (3, 6)
 
 
+@pytest.mark.parametrize("name", ["train", "holdout"])
+def test_shipped_leadinglog_pool_is_the_pool_of_the_stores(name: str) -> None:
+    """What chapter 3 reads from the package equals, digit for digit, what the recipe's stores
+    (in a source checkout) hold."""
+    from lecture_utils import datasets
+
+    if not (datasets.DEFAULT_WORKDIR / name / "prescan").is_dir():
+        pytest.skip("no stores of the recipes here (not a source checkout)")
+    pd.testing.assert_frame_equal(active.leadinglog_pool(name),
+                                  active.leadinglog_pool(name, datasets.DEFAULT_WORKDIR),
+                                  check_exact=True)
+
+
 def test_holdout_gain_compares_two_training_sets() -> None:
     extension = data.load("holdout").head(20).assign(status="ok")  # mechanics only
     table = active.holdout_gain(extension)

@@ -1,4 +1,4 @@
-"""Binder reproduces the pinned environment: binder/requirements.txt pins exactly the lock, and
+"""Binder reproduces the pinned environment: binder/requirements.txt pins exactly the dev lock, and
 (slow) a fresh environment installed from binder/ as Binder does executes a chapter."""
 
 from __future__ import annotations
@@ -24,19 +24,36 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def read_pins(path: Path) -> dict[str, str]:
-    """``{normalised name: version}`` of every ``name==version`` line; other lines must be options,
-    comments or the editable install of this repository."""
-    pins: dict[str, str] = {}
+def logical_lines(path: Path) -> list[tuple[int, str]]:
+    """``(first line number, text)`` of every requirement in a pip requirements file: comments
+    removed, backslash continuations (a lock's ``--hash`` options) joined."""
+    out: list[tuple[int, str]] = []
+    pending, start = "", 0
     for number, raw in enumerate(path.read_text().splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+        line = raw.split(" #", 1)[0] if not raw.lstrip().startswith("#") else ""
+        if not pending:
+            start = number
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
             continue
+        text = (pending + line).strip()
+        pending = ""
+        if text:
+            out.append((start, text))
+    return out
+
+
+def read_pins(path: Path) -> dict[str, str]:
+    """``{normalised name: version}`` of every ``name==version`` requirement (with an optional
+    environment marker and ``--hash`` options); other lines must be the editable install of this
+    repository."""
+    pins: dict[str, str] = {}
+    for number, line in logical_lines(path):
         match = PIN.match(line)
         if match is None:
             if line in {"-e .", "-e ..", "."}:
                 continue
-            raise AssertionError(f"{path.name}:{number}: not an exact pin: {raw!r}")
+            raise AssertionError(f"{path.name}:{number}: not an exact pin: {line!r}")
         name = _normalise(match.group(1))
         assert name not in pins, f"{path.name}:{number}: {name} pinned twice"
         pins[name] = match.group(3)
@@ -44,14 +61,14 @@ def read_pins(path: Path) -> dict[str, str]:
 
 
 def test_binder_requirements_pin_the_lock_exactly() -> None:
-    lock = read_pins(ROOT / "requirements.lock")
+    lock = read_pins(ROOT / "requirements-dev.lock")
     binder = read_pins(BINDER / "requirements.txt")
-    assert lock, "requirements.lock has no pins"
+    assert lock, "requirements-dev.lock has no pins"
     missing = sorted(set(lock) - set(binder))
     extra = sorted(set(binder) - set(lock))
     differ = {n: (lock[n], binder[n]) for n in set(lock) & set(binder) if lock[n] != binder[n]}
     assert not (missing or extra or differ), (
-        "binder/requirements.txt drifted from requirements.lock "
+        "binder/requirements.txt drifted from requirements-dev.lock "
         f"(run `make binder/requirements.txt`): missing {missing}, extra {extra}, "
         f"different versions (lock, binder) {differ}"
     )

@@ -102,7 +102,7 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        unavailable("playwright is not installed (it is pinned in requirements.lock)")
+        unavailable("playwright is not installed (it is pinned in requirements-dev.lock)")
     executable = find_chromium()
     if executable is None:
         unavailable("no Chromium found (set $CHROMIUM or install Debian's `chromium` package)")

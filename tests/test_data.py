@@ -480,6 +480,12 @@ def test_dataset_recipe_with_active_stage(fake_alpaca: FakeAlpaca, tmp_path: Pat
     assert summary["export"]["n_ok"] == 11
     base = datasets.base_points("tiny")
     assert len(base) == 7 and (base["origin"] != datasets.ACTIVE_ORIGIN).all()
+    # the leading-log pool ships beside the data set, digit for digit
+    pool = datasets.stores_pool(work / "tiny")
+    assert len(pool) == 12 + 6 and set(pool["origin"]) == {"prescan", "focus"}
+    pd.testing.assert_frame_equal(datasets.shipped_pool("tiny"), pool, check_exact=True)
+    with pytest.raises(ValueError, match=r"no shipped leading-log pool 'nosuch'.*\['tiny'\]"):
+        datasets.shipped_pool("nosuch")
     n_calls = fake_alpaca.n_points
     datasets.build("tiny", workdir=work, executor="serial", progress=False, out_dir=out,
                    active_runner=active.extend_train)

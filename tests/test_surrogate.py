@@ -417,6 +417,36 @@ def test_course_learning_curve_is_the_learning_curve_and_cached(
                                  rebuild=True)
 
 
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "missing"])
+def test_missing_or_corrupt_learning_curve_is_recomputed(
+        toy_course: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    calls: list[list[int]] = []
+
+    def fake_curve(*args: object, **kwargs: object) -> pd.DataFrame:
+        sizes = [int(n) for n in args[4]]
+        calls.append(sizes)
+        return pd.DataFrame({"n_train": sizes, "mae": np.linspace(1.0, 0.5, len(sizes))})
+
+    monkeypatch.setattr(sg.course, "learning_curve", fake_curve)
+    curve = sg.course_learning_curve(sizes=(300, 600), hyperparameters=toy_course)
+    (entry,) = Path(_cache.cache_dir("learning-curve")).iterdir()
+    text = entry.read_text()
+    if damage == "missing":
+        entry.unlink()
+        again = sg.course_learning_curve(sizes=(300, 600), hyperparameters=toy_course)
+    else:
+        entry.write_bytes({"truncate": text[: text.index("\n", len(text) // 2)].encode(),
+                           "garbage": b"\x00\xff not a csv \x89",
+                           "empty": b""}[damage])
+        with pytest.warns(UserWarning, match="unusable.*recomputing"):
+            again = sg.course_learning_curve(sizes=(300, 600), hyperparameters=toy_course)
+    assert len(calls) == 2
+    pd.testing.assert_frame_equal(again, curve)
+    pd.testing.assert_frame_equal(
+        sg.course_learning_curve(sizes=(300, 600), hyperparameters=toy_course), curve)
+    assert len(calls) == 2          # the rebuilt entry is used
+
+
 def test_regressor_objective_is_absolute_error_and_recorded() -> None:
     pts, chi2 = toy_dataset(600, seed=3)
     fast = {"gate_params": TOY_PARAMS, "regressor_params": TOY_PARAMS, "max_estimators": 60,

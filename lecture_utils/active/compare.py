@@ -17,7 +17,6 @@ import pandas as pd
 from scipy.spatial import cKDTree
 from scipy.stats import qmc
 
-from .. import alps, data
 from ..stats import REGION_DELTA_CHI2
 from .learner import Learner
 from .toys import ToyProblem
@@ -263,16 +262,14 @@ def leadinglog_pool(name: str = "train", workdir: str | Path | None = None) -> p
     """The leading-log χ² points that the recipe of data set ``name`` evaluated (its ``prescan``
     Latin hypercube and its ``focus`` points around the prescan region), successful ones only.
 
-    Columns: the six parameters, ``chi2`` (leading-log), ``origin``. Read from the committed
-    stores ``datasets/<name>/{prescan,focus}`` (:mod:`lecture_utils.datasets`); a missing store
-    raises :class:`~lecture_utils.data.StoreError` naming it.
+    Columns: the six parameters, ``chi2`` (leading-log), ``origin``. By default the pool shipped
+    with the package (:func:`lecture_utils.datasets.shipped_pool`, exported with the data set);
+    with ``workdir``, read from the recipe's stores ``<workdir>/<name>/{prescan,focus}``
+    (:func:`lecture_utils.datasets.stores_pool`; a missing store raises
+    :class:`~lecture_utils.data.StoreError` naming it).
     """
-    from ..datasets import DEFAULT_WORKDIR
+    from .. import datasets
 
-    root = Path(DEFAULT_WORKDIR if workdir is None else workdir) / name
-    frames = []
-    for stage in ("prescan", "focus"):
-        t = data.Store.open(root / stage).table()
-        frames.append(t[t["status"] == "ok"])
-    out = pd.concat(frames, ignore_index=True)
-    return out[[*alps.PARAMETERS, "chi2", "origin"]]
+    if workdir is None:
+        return datasets.shipped_pool(name)
+    return datasets.stores_pool(Path(workdir) / name)

@@ -293,7 +293,9 @@ def course_learning_curve(sizes: Sequence[int] = COURSE_CURVE_SIZES, *, seed: in
                        code_fingerprint("lecture_utils.surrogate"))[:24]
     path = cache_dir("learning-curve") / f"{key}.csv"
     if path.exists() and not rebuild:
-        return pd.read_csv(path)
+        cached = _read_curve(path, full)
+        if cached is not None:
+            return cached
     curve = learning_curve(pts, chi2, hold_pts, hold_chi2, full, seed=seed,
                            chi2_min=float(chi2.min()), gate_params=hp["gate"],
                            regressor_params=hp["regressor"], cut=REGION_DELTA_CHI2, **settings)
@@ -301,6 +303,21 @@ def course_learning_curve(sizes: Sequence[int] = COURSE_CURVE_SIZES, *, seed: in
     curve.to_csv(tmp, index=False, float_format="%.17g")
     os.replace(tmp, path)
     return pd.read_csv(path)
+
+
+def _read_curve(path: Path, sizes: list[int]) -> pd.DataFrame | None:
+    """The cached learning curve at ``path`` if it is whole (one row per training-set size, in
+    order); else ``None`` after a warning, so the caller computes it again."""
+    try:
+        curve = pd.read_csv(path)
+        if curve["n_train"].tolist() == sizes:
+            return curve
+        problem = f"sizes {curve['n_train'].tolist()}, expected {sizes}"
+    except (OSError, ValueError, KeyError) as exc:  # pandas' parser errors are ValueErrors
+        problem = f"{type(exc).__name__}: {exc}"
+    warnings.warn(f"cached learning curve {path} unusable ({problem}); recomputing", UserWarning,
+                  stacklevel=3)
+    return None
 
 
 def resolve_surrogate(surrogate: Any) -> TwoStageSurrogate:
