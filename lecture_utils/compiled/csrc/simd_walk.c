@@ -66,10 +66,32 @@ static void lu_walk_avx2(const float* x, float* result) {
   } while (0)
 #define LU_LEAFV(g, i) _mm256_i32gather_ps(LU_LEAF + (g) * LU_NL * 8,                    \
     _mm256_add_epi32(_mm256_slli_epi32(_mm256_sub_epi32(i, inner), 3), lane), 4)
+  /* the first two levels without gathers: at the root every lane reads node 0 (one load), one
+     level down node 1 or 2 (two loads and a blend); the index arithmetic is LU_STEP's */
+#define LU_GO(code_, thr_) _mm256_or_si256(                                             \
+    _mm256_castps_si256(_mm256_cmp_ps(LU_FETCH(code_), thr_, _CMP_GE_OQ)),              \
+    _mm256_srai_epi32(_mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(               \
+        LU_FETCH(code_), LU_FETCH(code_), _CMP_UNORD_Q)), code_), 31))
+#define LU_TOP(g, i) do {                                                               \
+    const int32_t* c_ = LU_CODE + (g) * LU_NI * 8;                                      \
+    const float* t_ = LU_THR + (g) * LU_NI * 8;                                         \
+    const __m256i c0_ = _mm256_load_si256((const __m256i*)c_);                          \
+    i = _mm256_sub_epi32(one, LU_GO(c0_, _mm256_load_ps(t_)));                          \
+    if (LU_D > 1) {                                                                     \
+      const __m256i right_ = _mm256_cmpeq_epi32(i, _mm256_set1_epi32(2));               \
+      const __m256i c1_ = _mm256_blendv_epi8(_mm256_load_si256((const __m256i*)(c_ + 8)), \
+          _mm256_load_si256((const __m256i*)(c_ + 16)), right_);                        \
+      const __m256 t1_ = _mm256_blendv_ps(_mm256_load_ps(t_ + 8), _mm256_load_ps(t_ + 16), \
+          _mm256_castsi256_ps(right_));                                                 \
+      i = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(i, i), one), LU_GO(c1_, t1_)); \
+    }                                                                                   \
+  } while (0)
+  const int top = LU_D > 1 ? 2 : 1;
   int g = 0;
   for (; g + 4 <= LU_G; g += 4) {  /* four independent walks side by side */
-    __m256i i0 = _mm256_setzero_si256(), i1 = i0, i2 = i0, i3 = i0;
-    for (int d = 0; d < LU_D; ++d) {
+    __m256i i0, i1, i2, i3;
+    LU_TOP(g, i0); LU_TOP(g + 1, i1); LU_TOP(g + 2, i2); LU_TOP(g + 3, i3);
+    for (int d = top; d < LU_D; ++d) {
       LU_STEP(g, i0); LU_STEP(g + 1, i1); LU_STEP(g + 2, i2); LU_STEP(g + 3, i3);
     }
     acc = _mm256_add_ps(acc, LU_LEAFV(g, i0));
@@ -78,8 +100,9 @@ static void lu_walk_avx2(const float* x, float* result) {
     acc = _mm256_add_ps(acc, LU_LEAFV(g + 3, i3));
   }
   for (; g < LU_G; ++g) {
-    __m256i i0 = _mm256_setzero_si256();
-    for (int d = 0; d < LU_D; ++d) LU_STEP(g, i0);
+    __m256i i0;
+    LU_TOP(g, i0);
+    for (int d = top; d < LU_D; ++d) LU_STEP(g, i0);
     acc = _mm256_add_ps(acc, LU_LEAFV(g, i0));
   }
   float a[8];
