@@ -126,17 +126,13 @@ class CompiledSurrogate(TwoStageSurrogate):
         whole = self.whole
         if whole is None or self.backend == "xgboost":
             return None
-        result = whole.fast(points, mode)
-        if result is None:
-            points = as_points(points)
-            n = len(points)
-            if n > 1 and self.backend == "auto" and n >= min(
-                    p.crossover for p in self.predictors.values()):
-                return None
-            result = whole._evaluate(points, mode)
-        elif self.backend == "auto" and points.ndim == 2 and len(points) > 1 and len(
-                points) >= min(p.crossover for p in self.predictors.values()):
+        if not whole.ready(points):
+            points = np.ascontiguousarray(as_points(points))
+        n = len(points) if points.ndim == 2 else 1
+        if n > 1 and self.backend == "auto" and n >= min(
+                p.crossover for p in self.predictors.values()):
             return None
+        result = whole._evaluate(points, mode)
         out, outside = result
         if outside and warn and not self._warned_domain:
             self._warned_domain = True

@@ -233,13 +233,11 @@ class WholeSurrogate:
             raise ValueError("points hold invalid values")  # pragma: no cover - as_points raised
         return result
 
-    def fast(self, points: Any, mode: int) -> tuple[np.ndarray, int] | None:
-        """:meth:`evaluate` with a mode code (:data:`MODES`) for a float64 C-contiguous array
-        of points; ``None`` for any other input (the caller converts it first)."""
+    def ready(self, points: Any) -> bool:
+        """Whether ``points`` can go to C as they are: a float64, aligned, C-contiguous array of
+        shape (n, 6), n ≥ 1, or (6,) (the fast path; anything else is converted first)."""
         if type(points) is np.ndarray and points.dtype is _F64:
             flags = points.flags
-            if (flags.c_contiguous and flags.aligned and points.shape[-1] == 6
-                    and 0 < points.ndim <= 2 and points.size):
-                return self._evaluate(points, mode)
-        return None
-
+            return bool(flags.c_contiguous and flags.aligned and points.shape[-1] == 6
+                        and 0 < points.ndim <= 2 and points.size)
+        return False
