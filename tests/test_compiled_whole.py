@@ -13,14 +13,13 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import TEST_CACHE_VAR, TOY_FIT
 
 from lecture_utils import _cache, alps
 from lecture_utils import compiled as cp
 from lecture_utils import surrogate as sg
 from lecture_utils.compiled import whole as wh
 from lecture_utils.testing import toy_dataset
-
-from conftest import TEST_CACHE_VAR, TOY_FIT
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # tests/conftest.py
 
