@@ -37,6 +37,10 @@ What this package adds around treelite/tl2cgen, by submodule:
   compiler, or a failed build or verification, gives a :class:`CompilationFallbackWarning` and
   predictions from XGBoost, identical to the surrogate's), and :class:`CompiledSurrogate`, which
   overrides only ``TwoStageSurrogate._raw``.
+* :mod:`~lecture_utils.compiled.whole` — **the whole surrogate in one C call**
+  (:class:`WholeSurrogate`): from physical points, the features (the running table interpolated
+  in C), both compiled stages and the hard or smooth combination, in blocks of rows, one call
+  per batch; :class:`CompiledSurrogate` sends its prediction methods through it.
 * :mod:`~lecture_utils.compiled.toolchain` — finding and running the C compiler.
 
 The layout and option choices of :data:`DEFAULT_OPTIONS` are measured with
@@ -84,6 +88,7 @@ from .runtime import (
     WORK_PER_THREAD,
     CompiledModel,
     NanPolicy,
+    build_extension,
     fast_caller,
     rows_per_thread,
 )
@@ -95,6 +100,7 @@ from .toolchain import (
     CompilationFallbackWarning,
     find_compiler,
 )
+from .whole import MODES, WHOLE_SOURCE, Mode, WholeSurrogate, check_points, whole_extension
 
 __all__ = [
     "ARRAY_INTERLEAVE",
@@ -105,10 +111,12 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "FORMAT_VERSION",
     "LAYOUTS",
+    "MODES",
     "SHIM_SOURCE",
     "SIMD_ENV",
     "SIMD_LANES",
     "SIMD_MAX_DEPTH",
+    "WHOLE_SOURCE",
     "WORK_PER_THREAD",
     "Backend",
     "BoosterPredictor",
@@ -118,10 +126,14 @@ __all__ = [
     "CompileOptions",
     "CompiledModel",
     "CompiledSurrogate",
+    "Mode",
     "NanPolicy",
     "Timings",
+    "WholeSurrogate",
     "array_tree_source",
+    "build_extension",
     "check_matrix",
+    "check_points",
     "clear_memo",
     "compile_booster",
     "compile_booster_library",
@@ -138,4 +150,5 @@ __all__ = [
     "speed_table",
     "tolerance",
     "tree_dicts",
+    "whole_extension",
 ]

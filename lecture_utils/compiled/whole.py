@@ -126,8 +126,9 @@ class WholeSurrogate:
     constants : sequence of float
         The gate's threshold as log-odds, the region's edge χ²_min + cut, the penalty scale (χ² per
         unit of log-odds) and the smooth ramp (log-odds).
-    gate, regressor : CompiledModel
-        The compiled libraries of the two stages.
+    gate, regressor : CompiledModel or None
+        The compiled libraries of the two stages; both ``None``: features only (every other
+        mode raises :class:`ValueError`).
     n_threads : int, optional
         Threads for large batches (one per :func:`~lecture_utils.compiled.rows_per_thread` rows
         of the two stages' trees together).
@@ -140,8 +141,8 @@ class WholeSurrogate:
         If a library takes another number of features than the transform makes.
     """
 
-    def __init__(self, transform: str, domain: Any, constants: Any, gate: CompiledModel,
-                 regressor: CompiledModel, *, n_threads: int = 1) -> None:
+    def __init__(self, transform: str, domain: Any, constants: Any, gate: CompiledModel | None,
+                 regressor: CompiledModel | None, *, n_threads: int = 1) -> None:
         from ..surrogate import feature_names
         from .runtime import rows_per_thread
 
@@ -149,7 +150,10 @@ class WholeSurrogate:
         if ext is None:
             raise CompilationError("the whole-surrogate extension cannot be built")
         n_features = len(feature_names(transform))  # type: ignore[arg-type]
-        for lib in (gate, regressor):
+        if (gate is None) != (regressor is None):
+            raise ValueError("give both stage libraries, or neither (features only)")
+        libs = [lib for lib in (gate, regressor) if lib is not None]
+        for lib in libs:
             if lib.n_features != n_features:
                 raise ValueError(f"{lib.path} takes {lib.n_features} features, the "
                                  f"{transform!r} transform makes {n_features}")
@@ -168,10 +172,11 @@ class WholeSurrogate:
             grid = response = slope = np.zeros(0)
         self.libraries = (gate, regressor)  # kept alive: the extension holds their addresses
         self._run = ext.run
-        self._model = ext.model(gate._fn_address, regressor._fn_address, _TRANSFORMS[transform],
-                                grid, response, slope, np.ascontiguousarray(self.domain),
+        self._model = ext.model(*(lib._fn_address for lib in libs) if libs else (0, 0),
+                                _TRANSFORMS[transform], grid, response, slope,
+                                np.ascontiguousarray(self.domain),
                                 np.array([*self.constants, FA_REFERENCE_GEV]),
-                                rows_per_thread(gate.n_trees + regressor.n_trees))
+                                rows_per_thread(sum(lib.n_trees for lib in libs) or 1))
 
     @classmethod
     def of(cls, surrogate: TwoStageSurrogate, gate: CompiledModel, regressor: CompiledModel, *,
@@ -181,6 +186,14 @@ class WholeSurrogate:
         constants = (surrogate.logit_threshold(), surrogate.chi2_min + surrogate.cut,
                      surrogate.penalty_scale, SMOOTH_RAMP)
         return cls(surrogate.transform, surrogate.domain, constants, gate, regressor,
+                   n_threads=n_threads)
+
+    @classmethod
+    def features_only(cls, surrogate: TwoStageSurrogate, *, n_threads: int = 1
+                      ) -> WholeSurrogate:
+        """The features of ``surrogate``'s transform in C (mode ``"features"`` only), for
+        evaluations that replace the trees (:class:`lecture_utils.smooth.SmoothedSurrogate`)."""
+        return cls(surrogate.transform, surrogate.domain, (0.0, 0.0, 0.0, 1.0), None, None,
                    n_threads=n_threads)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:

@@ -5,7 +5,8 @@
 
      model(gate_fn, regressor_fn, transform, grid, response, slope, bounds, constants,
            rows_per_thread) -> capsule
-         gate_fn, regressor_fn: addresses of the stage libraries' lu_predict_batch;
+         gate_fn, regressor_fn: addresses of the stage libraries' lu_predict_batch (both 0: a
+         model that computes features only);
          transform: 0 raw, 1 ratio, 2 running; grid (g,), response (g, 9, 5), slope (g-1, 9, 5):
          float64 C-contiguous (the running table; ignored unless transform == 2);
          bounds (6, 2) float64: the training domain; constants (5,) float64: logit threshold,
@@ -175,8 +176,8 @@ static PyObject* lu_model(PyObject* self, PyObject* const* args, Py_ssize_t narg
   const long transform = PyLong_AsLong(args[2]);
   const long long rows = PyLong_AsLongLong(args[8]);
   if (PyErr_Occurred()) return NULL;
-  if (gate == NULL || reg == NULL || transform < LU_RAW || transform > LU_RUNNING) {
-    PyErr_SetString(PyExc_ValueError, "model(): null function or unknown transform");
+  if ((gate == NULL) != (reg == NULL) || transform < LU_RAW || transform > LU_RUNNING) {
+    PyErr_SetString(PyExc_ValueError, "model(): one null function or unknown transform");
     return NULL;
   }
   if (!PyArray_Check(args[3])) {
@@ -249,8 +250,8 @@ static PyObject* lu_call(PyObject* self, PyObject* const* args, Py_ssize_t nargs
   const long mode = PyLong_AsLong(args[2]);
   const long nthread_in = PyLong_AsLong(args[3]);
   if (PyErr_Occurred()) return NULL;
-  if (mode < 0 || mode >= LU_N_MODES) {
-    PyErr_SetString(PyExc_ValueError, "run(): unknown mode");
+  if (mode < 0 || mode >= LU_N_MODES || (m->gate == NULL && mode != LU_MODE_FEATURES)) {
+    PyErr_SetString(PyExc_ValueError, "run(): unknown mode, or a features-only model");
     return NULL;
   }
   const npy_intp n = nd == 2 ? PyArray_DIM(pa, 0) : 1;
