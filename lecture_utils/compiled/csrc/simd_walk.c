@@ -66,8 +66,9 @@ static void lu_walk_avx2(const float* x, float* result) {
   } while (0)
 #define LU_LEAFV(g, i) _mm256_i32gather_ps(LU_LEAF + (g) * LU_NL * 8,                    \
     _mm256_add_epi32(_mm256_slli_epi32(_mm256_sub_epi32(i, inner), 3), lane), 4)
-  /* the first two levels without gathers: at the root every lane reads node 0 (one load), one
-     level down node 1 or 2 (two loads and a blend); the index arithmetic is LU_STEP's */
+  /* the first three levels without gathers: at the root every lane reads node 0 (one load), one
+     level down node 1 or 2 (two loads and a blend), then one of nodes 3-6 (four loads, three
+     blends); the index arithmetic is LU_STEP's */
 #define LU_GO(code_, thr_) _mm256_or_si256(                                             \
     _mm256_castps_si256(_mm256_cmp_ps(LU_FETCH(code_), thr_, _CMP_GE_OQ)),              \
     _mm256_srai_epi32(_mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(               \
@@ -85,8 +86,25 @@ static void lu_walk_avx2(const float* x, float* result) {
           _mm256_castsi256_ps(right_));                                                 \
       i = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(i, i), one), LU_GO(c1_, t1_)); \
     }                                                                                   \
+    if (LU_D > 2) { /* nodes 3-6: bit 0 of i - 3 picks within a pair, bit 1 the pair */ \
+      const __m256i j_ = _mm256_sub_epi32(i, _mm256_set1_epi32(3));                     \
+      const __m256i b0_ = _mm256_slli_epi32(j_, 31), b1_ = _mm256_slli_epi32(j_, 30);   \
+      const __m256i c2_ = _mm256_castps_si256(_mm256_blendv_ps(                         \
+          _mm256_blendv_ps(_mm256_load_ps((const float*)(c_ + 24)),                     \
+                           _mm256_load_ps((const float*)(c_ + 32)), _mm256_castsi256_ps(b0_)), \
+          _mm256_blendv_ps(_mm256_load_ps((const float*)(c_ + 40)),                     \
+                           _mm256_load_ps((const float*)(c_ + 48)), _mm256_castsi256_ps(b0_)), \
+          _mm256_castsi256_ps(b1_)));                                                   \
+      const __m256 t2_ = _mm256_blendv_ps(                                              \
+          _mm256_blendv_ps(_mm256_load_ps(t_ + 24), _mm256_load_ps(t_ + 32),            \
+                           _mm256_castsi256_ps(b0_)),                                   \
+          _mm256_blendv_ps(_mm256_load_ps(t_ + 40), _mm256_load_ps(t_ + 48),            \
+                           _mm256_castsi256_ps(b0_)),                                   \
+          _mm256_castsi256_ps(b1_));                                                    \
+      i = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(i, i), one), LU_GO(c2_, t2_)); \
+    }                                                                                   \
   } while (0)
-  const int top = LU_D > 1 ? 2 : 1;
+  const int top = LU_D > 2 ? 3 : LU_D > 1 ? 2 : 1;
   int g = 0;
   for (; g + 4 <= LU_G; g += 4) {  /* four independent walks side by side */
     __m256i i0, i1, i2, i3;
