@@ -265,3 +265,21 @@ def test_backends_and_crossover_choose_the_path(
     fast.predict_smooth(pts[:1])  # one point: always the whole call
     fast.predict_smooth(pts[:5])
     assert used["n"] == 2
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_simd_walk_of_shallow_trees_matches_xgboost(depth: int) -> None:
+    """The "simd" walk takes its first three levels from loads and blends, not gathers: trees of
+    depth 1–3 give XGBoost's results, missing values included."""
+    import xgboost as xgb
+
+    rng = np.random.default_rng(depth)
+    x = rng.normal(size=(1500, 6)).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    y = np.nan_to_num(x[:, 0]) ** 2 + np.sin(3 * np.nan_to_num(x[:, 1]))
+    model = xgb.XGBRegressor(n_estimators=37, max_depth=depth, n_jobs=1, random_state=0).fit(x, y)
+    booster = model.get_booster()
+    pred = cp.compile_booster(model, crossover=None, nan_policy="missing")
+    assert pred.compiled is not None and pred.compiled.info["layout"] == "simd"
+    ref = booster.inplace_predict(x)
+    np.testing.assert_allclose(pred.predict(x), ref, rtol=0, atol=cp.tolerance(ref, 37))
