@@ -92,6 +92,7 @@ static void lu_run(lu_job* j) {
   const lu_whole* m = j->m;
   const int nf = m->n_features, mode = j->mode;
   float x[LU_BLOCK * LU_MAXF], g[LU_BLOCK], r[LU_BLOCK];
+  int keep[LU_BLOCK];
   float* fout = (float*)j->out;
   double* out = (double*)j->out;
   for (int64_t b = j->begin; b < j->end; b += LU_BLOCK) {
@@ -113,14 +114,25 @@ static void lu_run(lu_job* j) {
        xgboost's inplace_predict */
     if (mode != LU_MODE_REGRESSOR)
       m->gate(x, n, mode != LU_MODE_PROBABILITY, 1, 1, n, g);
+    if (mode == LU_MODE_HARD) {  /* the regressor only where the gate accepts */
+      int k = 0;
+      for (int i = 0; i < n; ++i) {
+        if ((double)g[i] >= m->logit_threshold) {
+          if (k != i) memcpy(x + k * nf, x + i * nf, sizeof(float) * nf);
+          keep[k++] = i;
+        }
+      }
+      if (k > 0) m->reg(x, k, 0, 1, 1, k, r);
+      double* o = out + b;
+      for (int i = 0; i < n; ++i) o[i] = INFINITY;
+      for (int i = 0; i < k; ++i) o[keep[i]] = (double)r[i];
+      continue;
+    }
     if (mode != LU_MODE_LOGIT && mode != LU_MODE_PROBABILITY)
       m->reg(x, n, 0, 1, 1, n, r);
     double* o = out + (mode == LU_MODE_STAGES ? 2 * b : b);
     for (int i = 0; i < n; ++i) {
       switch (mode) {
-        case LU_MODE_HARD:
-          o[i] = (double)g[i] >= m->logit_threshold ? (double)r[i] : INFINITY;
-          break;
         case LU_MODE_SMOOTH: {
           const double reg = (double)r[i];
           double d = m->logit_threshold - (double)g[i];
