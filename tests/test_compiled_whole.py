@@ -120,8 +120,9 @@ def test_whole_call_is_used_and_agrees_with_the_dispatcher_path(
     run = fast.whole._run
 
     def counting(*args):
-        calls["n"] += 1
-        return run(*args)
+        result = run(*args)
+        calls["n"] += result is not NotImplemented  # a declined fast path evaluates nothing
+        return result
 
     monkeypatch.setattr(fast.whole, "_run", counting)
     got = fast.predict_smooth(pts)
@@ -230,6 +231,12 @@ def test_whole_call_validates_shapes_and_dtypes_like_the_stage_call(
                         (TypeError, (whole._model, pts))]:
         with pytest.raises(error):
             whole._run(*args)
+    # its fast path declines (NotImplemented) whatever is not ready, and more rows than allowed
+    for arg in (pts.tolist(), pts.astype(np.float32), np.asfortranarray(pts), pts[:, :5].copy(),
+                pts[:0], pts[None]):
+        assert whole._run(whole._model, arg, 1, 1, 100) is NotImplemented
+    assert whole._run(whole._model, pts, 1, 1, 9) is NotImplemented
+    np.testing.assert_array_equal(whole._run(whole._model, pts, 1, 1, 10)[0], ref)
 
 
 def test_threads_and_pickling_do_not_change_results(
@@ -252,8 +259,13 @@ def test_backends_and_crossover_choose_the_path(
     pts = _points(14)[:40]
     used = {"n": 0}
     run = fast.whole._run
-    monkeypatch.setattr(fast.whole, "_run", lambda *a: used.__setitem__("n", used["n"] + 1)
-                        or run(*a))
+
+    def counting(*args):
+        result = run(*args)
+        used["n"] += result is not NotImplemented  # a declined fast path evaluates nothing
+        return result
+
+    monkeypatch.setattr(fast.whole, "_run", counting)
     monkeypatch.setattr(fast, "backend", "xgboost")
     np.testing.assert_array_equal(fast.predict_regressor(pts), model.predict_regressor(pts))
     assert used["n"] == 0

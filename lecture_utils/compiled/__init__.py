@@ -18,10 +18,10 @@ What this package adds around treelite/tl2cgen, by submodule:
   eight feature values — two and a blend for 9–16 features, the course's surrogate has 14 —,
   two comparisons and integer arithmetic for the child index 2i + 1 + go_right — on the first
   three levels, where a lane can only be at 1, 2 or 4 nodes, plain loads and blends replace the
-  gathers: nothing for the processor to mispredict, and eight trees per instruction; with AVX2, checked when a library
-  loads, four such walks run side by side; without it a scalar loop walks the same tables with
-  bit-identical sums); **one comparison per split** in tl2cgen's if-else code
-  (:func:`fold_missing_checks`). The fixed C is in ``csrc/`` (package data).
+  gathers: nothing for the processor to mispredict, and eight trees per instruction; with AVX2,
+  checked when a library loads, four such walks run side by side; without it a scalar loop
+  walks the same tables with bit-identical sums); **one comparison per split** in tl2cgen's
+  if-else code (:func:`fold_missing_checks`). The fixed C is in ``csrc/`` (package data).
 * :mod:`~lecture_utils.compiled.inputs` — **input validation before any pointer reaches C**
   (:func:`check_matrix`): a wrong shape, dtype or memory layout is a Python exception, never a
   crash; NaN raises by default, or is a *missing value* with XGBoost's default-direction

@@ -37,7 +37,7 @@ from .toolchain import CompilationError, CompilationFallbackWarning
 from .whole import MODES, WholeSurrogate
 
 log = logging.getLogger(__name__)
-_F64 = np.dtype(np.float64)
+_ANY_ROWS = 2**62
 
 __all__ = ["CompiledSurrogate", "clear_memo", "compile_booster", "compile_surrogate"]
 
@@ -126,13 +126,19 @@ class CompiledSurrogate(TwoStageSurrogate):
         whole = self.whole
         if whole is None or self.backend == "xgboost":
             return None
-        if not whole.ready(points):
-            points = np.ascontiguousarray(as_points(points))
-        n = len(points) if points.ndim == 2 else 1
-        if n > 1 and self.backend == "auto" and n >= min(
-                p.crossover for p in self.predictors.values()):
-            return None
-        result = whole._evaluate(points, mode)
+        # one C call for ready single points (and batches when every batch size is compiled)
+        result = whole._run(whole._model, points, mode, whole.n_threads,
+                            1 if self.backend == "auto" else _ANY_ROWS)
+        if result is NotImplemented:
+            if not whole.ready(points):
+                points = np.ascontiguousarray(as_points(points))
+            n = len(points) if points.ndim == 2 else 1
+            if n > 1 and self.backend == "auto" and n >= min(
+                    p.crossover for p in self.predictors.values()):
+                return None
+            result = whole._evaluate(points, mode)
+        elif result is None:
+            result = whole._evaluate(points, mode)  # invalid values: raises as_points' error
         out, outside = result
         if outside and warn and not self._warned_domain:
             self._warned_domain = True

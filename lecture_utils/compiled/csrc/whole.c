@@ -11,11 +11,13 @@
          float64 C-contiguous (the running table; ignored unless transform == 2);
          bounds (6, 2) float64: the training domain; constants (5,) float64: logit threshold,
          chi2_edge, penalty scale, ramp, reference scale of the effective couplings (GeV).
-     run(capsule, points, mode, nthread) -> (out, n_outside) or None
+     run(capsule, points, mode, nthread[, max_rows]) -> (out, n_outside) or None
          points: float64 C-contiguous aligned (n, 6) or (6,), n >= 1; mode: see LU_MODE_*;
          out: float64 (n,) — (n, 2) for LU_MODE_STAGES (gate log-odds, regressor chi2) —,
          float32 (n, n_features) for LU_MODE_FEATURES; n_outside: points outside the domain;
-         None if a point is invalid (not finite, or f_a <= 0): the caller raises.
+         None if a point is invalid (not finite, or f_a <= 0): the caller raises. With max_rows:
+         NotImplemented, instead of an exception, for anything but a float64 C-contiguous
+         aligned ndarray of shape (6,) or (n, 6) with 1 <= n <= max_rows.
 
    The arithmetic mirrors lecture_utils.surrogate (features in float64, rounded once to float32;
    the smooth combination in float64 in the same order); compile with -ffp-contract=off. */
@@ -235,13 +237,24 @@ static PyObject* lu_model(PyObject* self, PyObject* const* args, Py_ssize_t narg
 
 static PyObject* lu_call(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   (void)self;
-  if (nargs != 4) {
-    PyErr_SetString(PyExc_TypeError, "run() takes 4 arguments");
+  if (nargs != 4 && nargs != 5) {
+    PyErr_SetString(PyExc_TypeError, "run() takes 4 or 5 arguments");
     return NULL;
   }
   lu_whole* m = (lu_whole*)PyCapsule_GetPointer(args[0], "lu_whole");
   if (m == NULL) return NULL;
   PyObject* po = args[1];
+  if (nargs == 5) {  /* the fast path: anything but at most max_rows ready points is declined */
+    const long long max_rows = PyLong_AsLongLong(args[4]);
+    if (max_rows == -1 && PyErr_Occurred()) return NULL;
+    if (!PyArray_CheckExact(po)) Py_RETURN_NOTIMPLEMENTED;
+    PyArrayObject* a = (PyArrayObject*)po;
+    const int d = PyArray_NDIM(a);
+    if (PyArray_TYPE(a) != NPY_FLOAT64 || !PyArray_ISCARRAY_RO(a) || !PyArray_ISNOTSWAPPED(a) ||
+        !(d == 1 || d == 2) || PyArray_DIM(a, d - 1) != LU_NPAR ||
+        (d == 2 && (PyArray_DIM(a, 0) < 1 || PyArray_DIM(a, 0) > max_rows)))
+      Py_RETURN_NOTIMPLEMENTED;
+  }
   if (!PyArray_Check(po)) {
     PyErr_SetString(PyExc_TypeError, "run(): points must be a numpy array");
     return NULL;
