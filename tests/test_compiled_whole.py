@@ -295,3 +295,23 @@ def test_simd_walk_of_shallow_trees_matches_xgboost(depth: int) -> None:
     assert pred.compiled is not None and pred.compiled.info["layout"] == "simd"
     ref = booster.inplace_predict(x)
     np.testing.assert_allclose(pred.predict(x), ref, rtol=0, atol=cp.tolerance(ref, 37))
+
+
+def test_smoothed_surrogate_takes_its_features_from_the_compiled_library(
+        ratio_pair: tuple[sg.TwoStageSurrogate, cp.CompiledSurrogate],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from lecture_utils import smooth
+
+    model, fast = ratio_pair
+    pts = _points(15)[:30]
+    for sur in (model, fast):
+        smoothed = smooth.SmoothedSurrogate(sur)
+        np.testing.assert_array_equal(smoothed._features(pts), model.features(pts))
+        seen: list[int] = []
+        features = smoothed._features
+        monkeypatch.setattr(smoothed, "_features",
+                            lambda p, f=features, s=seen: s.append(len(p)) or f(p))
+        reference = smoothed.chi2(pts)
+        assert seen == [len(pts)]
+        monkeypatch.setattr(smoothed, "_features", sur.features)
+        np.testing.assert_array_equal(smoothed.chi2(pts), reference)
