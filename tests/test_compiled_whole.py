@@ -91,6 +91,7 @@ def test_whole_call_matches_the_stage_by_stage_surrogate(which: str,
     _close(fast.gate_probability(pts), model.gate_probability(pts), n_gate)
     _close(fast.predict_regressor(pts), model.predict_regressor(pts), n_reg)
     got_logit, got_reg = fast.stage_outputs(pts)
+    assert got_logit.flags.c_contiguous and got_reg.flags.c_contiguous
     _close(got_logit, logit, n_gate)
     _close(got_reg, model.predict_regressor(pts), n_reg)
     clear = np.abs(logit - model.logit_threshold()) > cp.tolerance(logit, n_gate)
@@ -211,7 +212,7 @@ def test_whole_call_validates_shapes_and_dtypes_like_the_stage_call(
                                                  "smooth")[0])
     assert whole.evaluate(pts[0], "hard")[0].shape == (1,)
     stages, outside = whole.evaluate(pts, "stages")
-    assert stages.shape == (10, 2) and outside == 0
+    assert stages.shape == (2, 10) and outside == 0
     assert whole.evaluate(pts, "features")[0].dtype == np.float32
     np.testing.assert_array_equal(ref, whole.evaluate(pts, "smooth")[0])
     for error, arg in [(TypeError, pts.tolist()), (TypeError, pts.astype(int)),
@@ -249,7 +250,7 @@ def test_threads_and_pickling_do_not_change_results(
     np.testing.assert_array_equal(threaded.evaluate(pts, "stages")[0], one)
     again = pickle.loads(pickle.dumps(fast))
     assert again.whole is not None
-    np.testing.assert_array_equal(again.stage_outputs(pts)[1], one[:, 1])
+    np.testing.assert_array_equal(again.stage_outputs(pts)[1], one[1])
 
 
 def test_backends_and_crossover_choose_the_path(

@@ -173,7 +173,7 @@ class CompiledSurrogate(TwoStageSurrogate):
         out = self._whole(points, 5)
         if out is None:
             return super().stage_outputs(points)
-        return out[:, 0], out[:, 1]
+        return out[0], out[1]
 
     def features(self, points: Any) -> np.ndarray:  # noqa: D102
         out = self._whole(points, MODES["features"], warn=False)

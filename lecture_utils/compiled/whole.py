@@ -218,7 +218,7 @@ class WholeSurrogate:
         mode : {"hard", "smooth", "logit", "probability", "regressor", "stages", "features"}
             ``"hard"``/``"smooth"``: the combinations (float64 (n,), χ²); ``"logit"``: the gate's
             log-odds, ``"probability"`` its probability, ``"regressor"`` the regressor's χ²
-            (float64 (n,)); ``"stages"``: gate log-odds and regressor χ² (float64 (n, 2));
+            (float64 (n,)); ``"stages"``: gate log-odds and regressor χ² (float64 (2, n));
             ``"features"``: the model inputs (float32 (n, n_features)).
 
         Returns

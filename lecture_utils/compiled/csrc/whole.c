@@ -13,7 +13,7 @@
          chi2_edge, penalty scale, ramp, reference scale of the effective couplings (GeV).
      run(capsule, points, mode, nthread[, max_rows]) -> (out, n_outside) or None
          points: float64 C-contiguous aligned (n, 6) or (6,), n >= 1; mode: see LU_MODE_*;
-         out: float64 (n,) — (n, 2) for LU_MODE_STAGES (gate log-odds, regressor chi2) —,
+         out: float64 (n,) — (2, n) for LU_MODE_STAGES (gate log-odds, regressor chi2) —,
          float32 (n, n_features) for LU_MODE_FEATURES; n_outside: points outside the domain;
          None if a point is invalid (not finite, or f_a <= 0): the caller raises. With max_rows:
          NotImplemented, instead of an exception, for anything but a float64 C-contiguous
@@ -86,7 +86,7 @@ static void lu_features(const lu_whole* m, const double* p, float* x) {
 }
 
 typedef struct {
-  const lu_whole* m; const double* p; void* out; int64_t begin, end; int mode;
+  const lu_whole* m; const double* p; void* out; int64_t n, begin, end; int mode;
   int64_t outside, invalid;
 } lu_job;
 
@@ -132,7 +132,7 @@ static void lu_run(lu_job* j) {
     }
     if (mode != LU_MODE_LOGIT && mode != LU_MODE_PROBABILITY)
       m->reg(x, n, 0, 1, 1, n, r);
-    double* o = out + (mode == LU_MODE_STAGES ? 2 * b : b);
+    double* o = out + b;
     for (int i = 0; i < n; ++i) {
       switch (mode) {
         case LU_MODE_SMOOTH: {
@@ -147,7 +147,7 @@ static void lu_run(lu_job* j) {
         }
         case LU_MODE_LOGIT: case LU_MODE_PROBABILITY: o[i] = (double)g[i]; break;
         case LU_MODE_REGRESSOR: o[i] = (double)r[i]; break;
-        default: o[2 * i] = (double)g[i]; o[2 * i + 1] = (double)r[i]; break;
+        default: o[i] = (double)g[i]; o[j->n + i] = (double)r[i]; break;
       }
     }
   }
@@ -280,7 +280,8 @@ static PyObject* lu_call(PyObject* self, PyObject* const* args, Py_ssize_t nargs
     return NULL;
   }
   const npy_intp n = nd == 2 ? PyArray_DIM(pa, 0) : 1;
-  npy_intp dims[2] = {n, mode == LU_MODE_STAGES ? 2 : m->n_features};
+  npy_intp dims[2] = {mode == LU_MODE_STAGES ? 2 : n,
+                      mode == LU_MODE_STAGES ? n : m->n_features};
   const int out_nd = mode == LU_MODE_STAGES || mode == LU_MODE_FEATURES ? 2 : 1;
   PyObject* out = PyArray_SimpleNew(out_nd, dims,
                                     mode == LU_MODE_FEATURES ? NPY_FLOAT32 : NPY_FLOAT64);
@@ -293,15 +294,16 @@ static PyObject* lu_call(PyObject* self, PyObject* const* args, Py_ssize_t nargs
   const double* p = (const double*)PyArray_DATA(pa);
   void* op = PyArray_DATA((PyArrayObject*)out);
   if (nthread == 1) {  /* one point or a small batch: no thread, no GIL release */
-    jobs[0] = (lu_job){m, p, op, 0, (int64_t)n, (int)mode, 0, 0};
+    jobs[0] = (lu_job){m, p, op, (int64_t)n, 0, (int64_t)n, (int)mode, 0, 0};
     lu_run(&jobs[0]);
   } else {
     pthread_t threads[LU_MAX_THREADS];
     int started[LU_MAX_THREADS];
     const int64_t chunk = ((int64_t)n + nthread - 1) / nthread;
     for (int t = 0; t < nthread; ++t) {
-      const int64_t b = t * chunk < n ? t * chunk : n, e = (t + 1) * chunk < n ? (t + 1) * chunk : n;
-      jobs[t] = (lu_job){m, p, op, b, e, (int)mode, 0, 0};
+      const int64_t b = t * chunk < n ? t * chunk : n;
+      const int64_t e = (t + 1) * chunk < n ? (t + 1) * chunk : n;
+      jobs[t] = (lu_job){m, p, op, (int64_t)n, b, e, (int)mode, 0, 0};
     }
     Py_BEGIN_ALLOW_THREADS
     for (int t = 1; t < nthread; ++t)
