@@ -17,7 +17,7 @@ What this package adds around treelite/tl2cgen, by submodule:
   (a walk step is two vector gathers — node codes, thresholds —, a permutation that fetches the
   eight feature values — two and a blend for 9–16 features, the course's surrogate has 14 —,
   two comparisons and integer arithmetic for the child index 2i + 1 + go_right — on the first
-  three levels, where a lane can only be at 1, 2 or 4 nodes, plain loads and blends replace the
+  four levels, where a lane can only be at 1, 2, 4 or 8 nodes, plain loads and blends replace the
   gathers: nothing for the processor to mispredict, and eight trees per instruction; with AVX2,
   checked when a library loads, four such walks run side by side; without it a scalar loop
   walks the same tables with bit-identical sums); **one comparison per split** in tl2cgen's
