@@ -199,6 +199,10 @@ def test_out_of_domain_points_warn_once_with_the_same_message(
         messages.append(str(domain[0].message))
     assert messages[0] == messages[1]
     assert messages[0].startswith("3 of 50 point(s)")
+    for method in ("stage_outputs", "gate_logit"):  # every prediction method counts alike
+        model = cp.compile_surrogate(toy_surrogate, crossover=None)
+        with pytest.warns(sg.OutOfDomainWarning, match="^3 of 50 point"):
+            getattr(model, method)(pts)
 
 
 def test_whole_call_validates_shapes_and_dtypes_like_the_stage_call(

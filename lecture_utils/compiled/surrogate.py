@@ -142,7 +142,7 @@ class CompiledSurrogate(TwoStageSurrogate):
         out, outside = result
         if outside and warn and not self._warned_domain:
             self._warned_domain = True
-            n = len(out)
+            n = out.shape[-1] if mode == MODES["stages"] else len(out)
             warnings.warn(f"{outside} of {n} point(s) lie outside the training domain; tree "
                           "predictions there are constant extrapolations and meaningless (check "
                           "surrogate.in_domain(points); warned once per surrogate)",
