@@ -38,11 +38,27 @@ parallel region, so on a machine whose cores are busy with other work a multi-th
 ``inplace_predict`` of even one row can take milliseconds. ``--threads 1`` removes that effect
 from all backends; run both.
 
-The last line reads ``single-row speedup: <x>; worst batch ratio vs inplace_predict: <y>`` with
-``x`` = time of ``XGBRegressor.predict`` / time of the dispatcher for one row and ``y`` the
+The stage table ends with ``single-row speedup: <x>; worst batch ratio vs inplace_predict: <y>``
+with ``x`` = time of ``XGBRegressor.predict`` / time of the dispatcher for one row and ``y`` the
 smallest ratio time(inplace_predict) / time(dispatcher) over all batch sizes, both with
 ``--threads`` threads; ratios are paired (median over rounds of the ratio within a round). The
 table also shows the ratio against ``inplace_predict`` with one thread.
+
+Then the **whole surrogate** from physical points (features — for ``"running"`` the interpolated
+running table —, gate, regressor, smooth combination), per batch size, on distinct random points
+of the domain:
+
+* ``surrogate (xgboost)`` — ``TwoStageSurrogate.predict_smooth`` of the plain surrogate: numpy
+  features, both stages by ``inplace_predict`` with ``--threads`` threads, numpy combination
+  (the same work as the compiled call);
+* ``whole (compiled)`` — ``CompiledSurrogate.predict_smooth``: one call of the compiled
+  whole-surrogate extension (:mod:`lecture_utils.compiled.whole`), ``--threads`` threads;
+* ``stage by stage`` — the same compiled surrogate with its whole-surrogate call switched off
+  (numpy features, one compiled call per stage, numpy combination), for information.
+
+The last line reads ``single-point speedup (whole surrogate): <x>; worst batch ratio vs
+inplace_predict: <y>`` with ``x`` = time(surrogate (xgboost)) / time(whole (compiled)) for one
+point and ``y`` the smallest such ratio over all batch sizes (paired ratios).
 """
 
 from __future__ import annotations
@@ -163,6 +179,44 @@ def explore(model: Any, x: np.ndarray, repeats: int) -> None:
                                      for n, t in results.items()))
 
 
+def whole_surrogate_rows(model: Any, comp: Any, n_threads: int, rounds: int,
+                         budget: float) -> list[tuple[int, float]]:
+    """Time the whole surrogate per batch size (see the module docstring); print the table and
+    return (batch, paired ratio surrogate (xgboost) / whole (compiled)) per batch size."""
+    from lecture_utils import compiled as cp
+
+    plain = copy.deepcopy(model).set_n_jobs(n_threads)  # inplace_predict with n_threads
+    staged = copy.copy(comp)
+    staged.whole = None  # the same compiled stages, called one by one
+    if comp.whole is None:
+        print("\nwhole surrogate: no whole-surrogate call (compilation fell back)")
+    lo, hi = model.domain.T
+    u = np.random.default_rng(3).random((2 * max(BATCHES), 6))
+    points = lo + u * (hi - lo)
+    points[:, 0] = np.exp(np.log(lo[0]) + u[:, 0] * (np.log(hi[0]) - np.log(lo[0])))
+    for n in BATCHES[:3]:  # the three paths agree (float32 rounding)
+        ref = plain.predict_smooth(points[:n])
+        np.testing.assert_allclose(comp.predict_smooth(points[:n]), ref, rtol=1e-5, atol=1e-3)
+    funcs = {"surrogate (xgboost)": plain.predict_smooth, "whole (compiled)": comp.predict_smooth,
+             "stage by stage": staged.predict_smooth}
+    print(f"\nwhole surrogate from physical points ({model.transform!r} features, both stages, "
+          f"smooth combination), median time per call, {n_threads} thread(s); paired ratios")
+    print(f"{'batch':>7}" + "".join(f"{k:>22}" for k in funcs)
+          + f"{'xgboost / whole':>17}{'q25–q75':>14}{'staged / whole':>16}{'rounds':>8}")
+    rows = []
+    for n in BATCHES:
+        batches = cp.timing.distinct_batches(points, n)
+        t = cp.measure(funcs, batches, rounds=rounds, block_s=0.01, budget_s=budget)
+        q25, q75 = t.ratio_quartiles("surrogate (xgboost)", "whole (compiled)")
+        ratio = t.ratio("surrogate (xgboost)", "whole (compiled)")
+        rows.append((n, ratio))
+        print(f"{n:>7}" + "".join(f"{fmt(t[k]):>22}" for k in funcs)
+              + f"{ratio:>17.2f}{q25:>8.2f}–{q75:.2f}"
+              + f"{t.ratio('stage by stage', 'whole (compiled)'):>16.2f}"
+              + f"{len(t.rounds['whole (compiled)']):>8}")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -267,14 +321,8 @@ def main() -> None:
           f"({t_same.ratio('XGBRegressor.predict', 'dispatcher'):.1f}×); the table above cycles "
           f"through different rows")
 
-    points = model.domain[:, 0] + np.random.default_rng(3).random((20_000, 6)) * np.ptp(
-        model.domain, axis=1)
-    one_point = [points[i:i + 1] for i in range(len(points))]
-    t = cp.measure({"xgboost": model.predict_smooth, "compiled": comp.predict_smooth}, one_point,
-                   rounds=max(3, args.repeats))
-    print(f"\nwhole surrogate, one point (features + both stages + smooth combination): "
-          f"xgboost {fmt(t['xgboost']).strip()}, compiled {fmt(t['compiled']).strip()} "
-          f"({t.ratio('xgboost', 'compiled'):.1f}×; the surrogate's own boosters for xgboost)")
+    whole_table = whole_surrogate_rows(model, comp, n_threads, max(3, args.repeats),
+                                       args.budget)
 
     if args.explore:
         explore(model, x_all, max(3, args.repeats))
@@ -285,6 +333,9 @@ def main() -> None:
     if tmp is not None:
         tmp.cleanup()
     print(f"single-row speedup: {single:.1f}; worst batch ratio vs inplace_predict: {worst:.2f}")
+    ratios = [r for _, r in whole_table]
+    print(f"single-point speedup (whole surrogate): {ratios[0]:.1f}; worst batch ratio vs "
+          f"inplace_predict: {min(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from . import alps
+from . import alps, compiled
 from .design import uniform_random
 from .surrogate import FA_REFERENCE_GEV, as_points, resolve_surrogate, smooth_combination
 
@@ -270,6 +270,7 @@ class SmoothedSurrogate:
                              f"search coordinate {SEARCH_NAMES}), got {smoothing!r}")
         self.smoothing = width
         # seeded probe points on which the soft-tree layout is checked against XGBoost
+        self._features = _feature_call(self.surrogate)
         probe = self.surrogate.features(uniform_random(256, seed=0))
         self.trees = SoftTreeEnsemble(
             [self.surrogate.gate.get_booster(), self.surrogate.regressor.get_booster()],
@@ -314,7 +315,7 @@ class SmoothedSurrogate:
     def stage_outputs(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
         """Smoothed gate log-odds and regressor χ² at physical points (n, 6), each shape (n,)."""
         pts = as_points(points)
-        x = self.surrogate.features(pts).astype(float)
+        x = self._features(pts).astype(float)
         sigma = self.feature_sigma(pts)
         both = self.trees.margin(x, sigma)
         return both[:, 0], both[:, 1]
@@ -370,7 +371,7 @@ class SmoothedSurrogate:
             raise ValueError(f"z must be {len(SEARCH_NAMES)} finite search coordinates, got {z!r}")
         zz = np.clip(zz, SEARCH_BOUNDS[:, 0], SEARCH_BOUNDS[:, 1])
         pts = from_search(zz)
-        x = self.surrogate.features(pts).astype(float)
+        x = self._features(pts).astype(float)
         logit, reg = self.trees.margin(x, self.feature_sigma(pts))[0]
         s = self.surrogate
         return float(smooth_combination(reg, logit, logit_threshold=s.logit_threshold(),
@@ -383,3 +384,21 @@ class SmoothedSurrogate:
         if not np.isfinite(z).all():
             return FAILED_CHI2
         return self.chi2_search(z)
+
+
+def _feature_call(surrogate: Any) -> Any:
+    """The surrogate's features of validated points (n, 6) → float32 (n, n_features), computed by
+    the compiled whole-surrogate library (:mod:`lecture_utils.compiled.whole`) where it can be
+    built — the features every compiled evaluation of the surrogate uses —, else by numpy."""
+    if isinstance(surrogate, compiled.CompiledSurrogate) and surrogate.whole is not None:
+        whole = surrogate.whole
+    else:
+        try:
+            whole = compiled.WholeSurrogate.features_only(surrogate)
+        except compiled.CompilationError:
+            return surrogate.features
+
+    def features(points: np.ndarray) -> np.ndarray:
+        return whole.evaluate(np.ascontiguousarray(points, dtype=float), "features")[0]
+
+    return features

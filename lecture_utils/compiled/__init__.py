@@ -16,11 +16,12 @@ What this package adds around treelite/tl2cgen, by submodule:
   on up to ``n_threads`` POSIX threads, so no Python loop runs per row); **the "simd" layout**
   (a walk step is two vector gathers — node codes, thresholds —, a permutation that fetches the
   eight feature values — two and a blend for 9–16 features, the course's surrogate has 14 —,
-  two comparisons and integer arithmetic for the child index 2i + 1 + go_right: nothing for the
-  processor to mispredict, and eight trees per instruction; with AVX2, checked when a library
-  loads, four such walks run side by side; without it a scalar loop walks the same tables with
-  bit-identical sums); **one comparison per split** in tl2cgen's if-else code
-  (:func:`fold_missing_checks`). The fixed C is in ``csrc/`` (package data).
+  two comparisons and integer arithmetic for the child index 2i + 1 + go_right — on the first
+  four levels, where a lane can only be at 1, 2, 4 or 8 nodes, plain loads and blends replace the
+  gathers: nothing for the processor to mispredict, and eight trees per instruction; with AVX2,
+  checked when a library loads, four such walks run side by side; without it a scalar loop
+  walks the same tables with bit-identical sums); **one comparison per split** in tl2cgen's
+  if-else code (:func:`fold_missing_checks`). The fixed C is in ``csrc/`` (package data).
 * :mod:`~lecture_utils.compiled.inputs` — **input validation before any pointer reaches C**
   (:func:`check_matrix`): a wrong shape, dtype or memory layout is a Python exception, never a
   crash; NaN raises by default, or is a *missing value* with XGBoost's default-direction
@@ -37,6 +38,10 @@ What this package adds around treelite/tl2cgen, by submodule:
   compiler, or a failed build or verification, gives a :class:`CompilationFallbackWarning` and
   predictions from XGBoost, identical to the surrogate's), and :class:`CompiledSurrogate`, which
   overrides only ``TwoStageSurrogate._raw``.
+* :mod:`~lecture_utils.compiled.whole` — **the whole surrogate in one C call**
+  (:class:`WholeSurrogate`): from physical points, the features (the running table interpolated
+  in C), both compiled stages and the hard or smooth combination, in blocks of rows, one call
+  per batch; :class:`CompiledSurrogate` sends its prediction methods through it.
 * :mod:`~lecture_utils.compiled.toolchain` — finding and running the C compiler.
 
 The layout and option choices of :data:`DEFAULT_OPTIONS` are measured with
@@ -84,6 +89,7 @@ from .runtime import (
     WORK_PER_THREAD,
     CompiledModel,
     NanPolicy,
+    build_extension,
     fast_caller,
     rows_per_thread,
 )
@@ -95,6 +101,7 @@ from .toolchain import (
     CompilationFallbackWarning,
     find_compiler,
 )
+from .whole import MODES, WHOLE_SOURCE, Mode, WholeSurrogate, check_points, whole_extension
 
 __all__ = [
     "ARRAY_INTERLEAVE",
@@ -105,10 +112,12 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "FORMAT_VERSION",
     "LAYOUTS",
+    "MODES",
     "SHIM_SOURCE",
     "SIMD_ENV",
     "SIMD_LANES",
     "SIMD_MAX_DEPTH",
+    "WHOLE_SOURCE",
     "WORK_PER_THREAD",
     "Backend",
     "BoosterPredictor",
@@ -118,10 +127,14 @@ __all__ = [
     "CompileOptions",
     "CompiledModel",
     "CompiledSurrogate",
+    "Mode",
     "NanPolicy",
     "Timings",
+    "WholeSurrogate",
     "array_tree_source",
+    "build_extension",
     "check_matrix",
+    "check_points",
     "clear_memo",
     "compile_booster",
     "compile_booster_library",
@@ -138,4 +151,5 @@ __all__ = [
     "speed_table",
     "tolerance",
     "tree_dicts",
+    "whole_extension",
 ]

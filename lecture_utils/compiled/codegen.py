@@ -323,10 +323,11 @@ def simd_tree_source(trees: Sequence[dict[str, Any]], n_features: int,
     are stored interleaved (node i of the 8 trees side by side) and walked at once: with AVX2
     each step is two gathers (node codes, thresholds), a permutation that fetches the feature
     values (≤ 8 features; ≤ 16: two permutations and a blend; a gather otherwise), two
-    comparisons and integer arithmetic — no branch at all. Without AVX2 (checked once when the
-    library loads, :data:`SIMD_ENV` can force it) a scalar loop walks the same tables in the same
-    order, so both paths give bit-identical sums: each lane adds its trees in order, then the
-    lanes are added in a fixed order.
+    comparisons and integer arithmetic — no branch at all; on the first four levels (a lane is
+    at one of 1, 2, 4 or 8 nodes) plain loads and blends replace the two gathers. Without AVX2
+    (checked once when the library loads, :data:`SIMD_ENV` can force it) a scalar loop walks the
+    same tables in the same order, so both paths give bit-identical sums: each lane adds its
+    trees in order, then the lanes are added in a fixed order.
 
     Parameters
     ----------

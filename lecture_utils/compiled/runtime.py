@@ -35,6 +35,7 @@ __all__ = [
     "WORK_PER_THREAD",
     "CompiledModel",
     "NanPolicy",
+    "build_extension",
     "fast_caller",
     "file_sha256",
     "rows_per_thread",
@@ -96,42 +97,76 @@ def fast_caller(compiler: str | os.PathLike[str] | None = None) -> Any | None:
     """
     if _CALLER:
         return _CALLER[0]
-    import importlib.machinery
-    import importlib.util
-    import sysconfig
-
-    module = None
     try:
-        cc = find_compiler(compiler)
-        include = sysconfig.get_paths()["include"]
-        if cc is None or not (Path(include) / "Python.h").exists():
-            raise CompilationError("no C compiler or no Python headers")
-        suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-        key = content_hash("caller", CALLER_SOURCE, list(cc), sys.version, np.__version__,
-                           platform.machine(), suffix)[:16]
-        name = f"_lu_caller_{key}"
-        folder = cache_dir("compiled", "caller")
-        path = folder / f"{name}{suffix}"
-        if not path.exists():
-            tmp = folder / f".{name}.{uuid.uuid4().hex}"
-            tmp.mkdir()
-            try:
-                src = tmp / "caller.c"
-                src.write_text(CALLER_SOURCE.replace("LU_MODULE_NAME", name))
-                run_compiler([cc[0], "-shared", "-fPIC", "-O2", "-std=gnu99", f"-I{include}",
-                              f"-I{np.get_include()}", src.name, "-o", path.name], tmp, 120.0)
-                os.replace(tmp / path.name, path)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise CompilationError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = build_extension("_lu_caller", CALLER_SOURCE, compiler)
     except (CompilationError, OSError, ImportError) as exc:
         log.info("fast caller unavailable (%s); using ctypes", exc)
         module = None
     _CALLER.append(module)
+    return module
+
+
+def build_extension(prefix: str, source: str, compiler: str | os.PathLike[str] | None = None,
+                    flags: tuple[str, ...] = ()) -> Any:
+    """Compile a CPython extension from one C file (or load it from the cache) and import it.
+
+    The cache key hashes the source, the compiler and its version, ``flags``, the Python and
+    numpy versions and the platform; the extension is built under
+    ``cache_dir("compiled", "caller")`` against this Python's and numpy's headers.
+
+    Parameters
+    ----------
+    prefix : str
+        Start of the module's name; ``LU_MODULE_NAME`` in ``source`` is replaced by the name.
+    source : str
+        The C source.
+    compiler : str or os.PathLike, optional
+        The C compiler (see :func:`~lecture_utils.compiled.toolchain.find_compiler`).
+    flags : tuple of str, optional
+        Extra compiler flags.
+
+    Returns
+    -------
+    module
+        The imported extension.
+
+    Raises
+    ------
+    CompilationError
+        Without a C compiler or Python's headers, or if the build fails.
+    """
+    import importlib.machinery
+    import importlib.util
+    import sysconfig
+
+    cc = find_compiler(compiler)
+    include = sysconfig.get_paths()["include"]
+    if cc is None or not (Path(include) / "Python.h").exists():
+        raise CompilationError("no C compiler or no Python headers")
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    extra = [list(flags)] if flags else []  # no flags: the key of the original caller
+    key = content_hash("caller", source, list(cc), sys.version, np.__version__,
+                       platform.machine(), suffix, *extra)[:16]
+    name = f"{prefix}_{key}"
+    folder = cache_dir("compiled", "caller")
+    path = folder / f"{name}{suffix}"
+    if not path.exists():
+        tmp = folder / f".{name}.{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            src = tmp / "ext.c"
+            src.write_text(source.replace("LU_MODULE_NAME", name))
+            run_compiler([cc[0], "-shared", "-fPIC", "-O2", "-std=gnu99", "-pthread", *flags,
+                          f"-I{include}", f"-I{np.get_include()}", src.name, "-o", path.name],
+                         tmp, 120.0)
+            os.replace(tmp / path.name, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CompilationError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module
 
 

@@ -5,14 +5,17 @@
 failed build or verification, gives a :class:`CompilationFallbackWarning` and predictions from
 XGBoost (identical to the surrogate's).
 :func:`compile_surrogate` does that for both stages of a
-:class:`~lecture_utils.surrogate.TwoStageSurrogate`. The surrogate calls them through one hook:
-:class:`CompiledSurrogate` overrides only ``TwoStageSurrogate._raw`` and inherits validation
-(once per call), features and both combinations.
+:class:`~lecture_utils.surrogate.TwoStageSurrogate`. The surrogate calls them through two hooks:
+:class:`CompiledSurrogate` overrides ``TwoStageSurrogate._raw`` (the stages, for batches the
+dispatcher sends to XGBoost and after a fallback) and, where both stages are compiled, sends every
+prediction method through the whole-surrogate call of :mod:`~lecture_utils.compiled.whole`
+(features, both stages and the combination in one C call).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 from dataclasses import dataclass, field, fields
@@ -20,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..surrogate import TwoStageSurrogate
+from ..surrogate import OutOfDomainWarning, TwoStageSurrogate, as_points
 from .build import DEFAULT_OPTIONS, CompileOptions, clear_libraries, compile_booster_library
 from .dispatch import (
     CALIBRATION_ROWS,
@@ -31,6 +34,10 @@ from .dispatch import (
 from .inputs import probe_matrix
 from .runtime import CompiledModel, NanPolicy
 from .toolchain import CompilationError, CompilationFallbackWarning
+from .whole import MODES, WholeSurrogate
+
+log = logging.getLogger(__name__)
+_ANY_ROWS = 2**62
 
 __all__ = ["CompiledSurrogate", "clear_memo", "compile_booster", "compile_surrogate"]
 
@@ -81,24 +88,30 @@ _STAGES = ("gate", "regressor")
 
 @dataclass
 class CompiledSurrogate(TwoStageSurrogate):
-    """A :class:`~lecture_utils.surrogate.TwoStageSurrogate` whose two boosters are evaluated by
-    :class:`BoosterPredictor` (compiled C below the measured crossover, XGBoost above).
+    """A :class:`~lecture_utils.surrogate.TwoStageSurrogate` whose two boosters are compiled.
 
-    Everything else — features, domain check, the hard and smooth combinations, metadata, ``save``
-    — is inherited unchanged, so both classes combine the stages in exactly one way. Build it with
-    :func:`compile_surrogate`. ``predictors`` maps ``"gate"``/``"regressor"`` to the stage
-    predictors; ``backend`` forces ``"compiled"`` or ``"xgboost"`` for every call (default
-    ``"auto"``).
+    Where both stages are compiled, every prediction method (:meth:`predict`,
+    :meth:`predict_smooth`, :meth:`stage_outputs`, :meth:`gate_logit`, :meth:`gate_probability`,
+    :meth:`predict_regressor`) and :meth:`features` is one call of :attr:`whole` (a
+    :class:`~lecture_utils.compiled.whole.WholeSurrogate`: features, both stages and the
+    combination in C) — with the same validation, out-of-domain warning and results (within
+    float32 rounding) as the inherited methods. Otherwise, and for batches at or above a stage's
+    crossover under ``backend="auto"``, the inherited methods run, and the boosters are evaluated
+    by :class:`BoosterPredictor` (compiled C below the measured crossover, XGBoost above) through
+    ``TwoStageSurrogate._raw``. Build it with :func:`compile_surrogate`. ``predictors`` maps
+    ``"gate"``/``"regressor"`` to the stage predictors; ``backend`` forces ``"compiled"`` or
+    ``"xgboost"`` for every call (default ``"auto"``).
     """
 
     predictors: dict[str, BoosterPredictor] = field(default_factory=dict, repr=False,
                                                     compare=False)
     backend: Backend = field(default="auto", compare=False)
+    whole: WholeSurrogate | None = field(default=None, repr=False, compare=False)
 
     def _raw(self, stage: str, x: np.ndarray, *, margin: bool) -> np.ndarray:
         """Output of stage ``stage`` for validated float32 features ``x`` (n, n_features),
         float64 (n,): the hook of :class:`~lecture_utils.surrogate.TwoStageSurrogate` through
-        which every prediction method evaluates the boosters — here through the stage's
+        which every inherited prediction method evaluates the boosters — here through the stage's
         :class:`BoosterPredictor` (after :meth:`load`, without predictors: XGBoost)."""
         pred = self.predictors.get(stage)
         if pred is None:
@@ -106,6 +119,65 @@ class CompiledSurrogate(TwoStageSurrogate):
         # x comes from _inputs: C-contiguous float32 with the model's features (checked when
         # the predictors were attached), so it goes to the dispatcher without a second check
         return pred._dispatch(x, margin, self.backend).astype(float)
+
+    def _whole(self, points: Any, mode: int, warn: bool = True) -> np.ndarray | None:
+        """``points`` through :attr:`whole` (validated once, warned about once per model), or
+        ``None`` where the inherited method is to run."""
+        whole = self.whole
+        if whole is None or self.backend == "xgboost":
+            return None
+        # one C call for ready single points (and batches when every batch size is compiled)
+        result = whole._run(whole._model, points, mode, whole.n_threads,
+                            1 if self.backend == "auto" else _ANY_ROWS)
+        if result is NotImplemented:
+            if not whole.ready(points):
+                points = np.ascontiguousarray(as_points(points))
+            n = len(points) if points.ndim == 2 else 1
+            if n > 1 and self.backend == "auto" and n >= min(
+                    p.crossover for p in self.predictors.values()):
+                return None
+            result = whole._evaluate(points, mode)
+        elif result is None:
+            result = whole._evaluate(points, mode)  # invalid values: raises as_points' error
+        out, outside = result
+        if outside and warn and not self._warned_domain:
+            self._warned_domain = True
+            n = out.shape[-1] if mode == MODES["stages"] else len(out)
+            warnings.warn(f"{outside} of {n} point(s) lie outside the training domain; tree "
+                          "predictions there are constant extrapolations and meaningless (check "
+                          "surrogate.in_domain(points); warned once per surrogate)",
+                          OutOfDomainWarning, stacklevel=3)
+        return out
+
+    def predict(self, points: Any) -> np.ndarray:  # noqa: D102 - the inherited docstring
+        out = self._whole(points, 0)
+        return super().predict(points) if out is None else out
+
+    def predict_smooth(self, points: Any) -> np.ndarray:  # noqa: D102
+        out = self._whole(points, 1)
+        return super().predict_smooth(points) if out is None else out
+
+    def gate_logit(self, points: Any) -> np.ndarray:  # noqa: D102
+        out = self._whole(points, 2)
+        return super().gate_logit(points) if out is None else out
+
+    def gate_probability(self, points: Any) -> np.ndarray:  # noqa: D102
+        out = self._whole(points, 3)
+        return super().gate_probability(points) if out is None else out
+
+    def predict_regressor(self, points: Any) -> np.ndarray:  # noqa: D102
+        out = self._whole(points, 4)
+        return super().predict_regressor(points) if out is None else out
+
+    def stage_outputs(self, points: Any) -> tuple[np.ndarray, np.ndarray]:  # noqa: D102
+        out = self._whole(points, 5)
+        if out is None:
+            return super().stage_outputs(points)
+        return out[0], out[1]
+
+    def features(self, points: Any) -> np.ndarray:  # noqa: D102
+        out = self._whole(points, MODES["features"], warn=False)
+        return super().features(points) if out is None else out
 
     @property
     def is_compiled(self) -> bool:
@@ -214,6 +286,14 @@ def compile_surrogate(surrogate: TwoStageSurrogate, *, options: CompileOptions =
         if pred.n_features != n_inputs:
             raise ValueError(f"the {stage} booster takes {pred.n_features} features, the "
                              f"surrogate defines {n_inputs}")
+    whole = None
+    if all(p.compiled is not None for p in preds.values()):
+        try:
+            whole = WholeSurrogate.of(surrogate, preds["gate"].compiled,  # type: ignore[arg-type]
+                                      preds["regressor"].compiled,  # type: ignore[arg-type]
+                                      n_threads=preds["regressor"].n_threads)
+        except CompilationError as exc:
+            log.info("whole-surrogate call unavailable (%s); stage by stage", exc)
     init = {f.name: getattr(surrogate, f.name) for f in fields(TwoStageSurrogate) if f.init}
     init["metadata"] = json.loads(json.dumps(surrogate.metadata))
-    return CompiledSurrogate(**init, predictors=preds)
+    return CompiledSurrogate(**init, predictors=preds, whole=whole)

@@ -25,6 +25,17 @@ static void (*lu_walk)(const float*, float*) = lu_walk_scalar;
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+/* Lane l of the result is lane l of row k_l of the eight rows of eight floats at p, where the
+   sign bits of b0, b1, b2 are the bits of k_l. */
+__attribute__((target("avx2")))
+static inline __m256 lu_pick8(const float* p, __m256 b0, __m256 b1, __m256 b2) {
+  const __m256 r01 = _mm256_blendv_ps(_mm256_load_ps(p), _mm256_load_ps(p + 8), b0);
+  const __m256 r23 = _mm256_blendv_ps(_mm256_load_ps(p + 16), _mm256_load_ps(p + 24), b0);
+  const __m256 r45 = _mm256_blendv_ps(_mm256_load_ps(p + 32), _mm256_load_ps(p + 40), b0);
+  const __m256 r67 = _mm256_blendv_ps(_mm256_load_ps(p + 48), _mm256_load_ps(p + 56), b0);
+  return _mm256_blendv_ps(_mm256_blendv_ps(r01, r23, b1), _mm256_blendv_ps(r45, r67, b1), b2);
+}
+
 __attribute__((target("avx2")))
 static void lu_walk_avx2(const float* x, float* result) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -66,10 +77,60 @@ static void lu_walk_avx2(const float* x, float* result) {
   } while (0)
 #define LU_LEAFV(g, i) _mm256_i32gather_ps(LU_LEAF + (g) * LU_NL * 8,                    \
     _mm256_add_epi32(_mm256_slli_epi32(_mm256_sub_epi32(i, inner), 3), lane), 4)
+  /* the first four levels without gathers: at the root every lane reads node 0 (one load), one
+     level down node 1 or 2 (two loads and a blend), then one of nodes 3-6 (four loads, three
+     blends), then one of nodes 7-14 (eight loads, seven blends); the index arithmetic is
+     LU_STEP's */
+#define LU_GO(code_, thr_) _mm256_or_si256(                                             \
+    _mm256_castps_si256(_mm256_cmp_ps(LU_FETCH(code_), thr_, _CMP_GE_OQ)),              \
+    _mm256_srai_epi32(_mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(               \
+        LU_FETCH(code_), LU_FETCH(code_), _CMP_UNORD_Q)), code_), 31))
+#define LU_TOP(g, i) do {                                                               \
+    const int32_t* c_ = LU_CODE + (g) * LU_NI * 8;                                      \
+    const float* t_ = LU_THR + (g) * LU_NI * 8;                                         \
+    const __m256i c0_ = _mm256_load_si256((const __m256i*)c_);                          \
+    i = _mm256_sub_epi32(one, LU_GO(c0_, _mm256_load_ps(t_)));                          \
+    if (LU_D > 1) {                                                                     \
+      const __m256i right_ = _mm256_cmpeq_epi32(i, _mm256_set1_epi32(2));               \
+      const __m256i c1_ = _mm256_blendv_epi8(_mm256_load_si256((const __m256i*)(c_ + 8)), \
+          _mm256_load_si256((const __m256i*)(c_ + 16)), right_);                        \
+      const __m256 t1_ = _mm256_blendv_ps(_mm256_load_ps(t_ + 8), _mm256_load_ps(t_ + 16), \
+          _mm256_castsi256_ps(right_));                                                 \
+      i = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(i, i), one), LU_GO(c1_, t1_)); \
+    }                                                                                   \
+    if (LU_D > 2) { /* nodes 3-6: bit 0 of i - 3 picks within a pair, bit 1 the pair */ \
+      const __m256i j_ = _mm256_sub_epi32(i, _mm256_set1_epi32(3));                     \
+      const __m256i b0_ = _mm256_slli_epi32(j_, 31), b1_ = _mm256_slli_epi32(j_, 30);   \
+      const __m256i c2_ = _mm256_castps_si256(_mm256_blendv_ps(                         \
+          _mm256_blendv_ps(_mm256_load_ps((const float*)(c_ + 24)),                     \
+                           _mm256_load_ps((const float*)(c_ + 32)), _mm256_castsi256_ps(b0_)), \
+          _mm256_blendv_ps(_mm256_load_ps((const float*)(c_ + 40)),                     \
+                           _mm256_load_ps((const float*)(c_ + 48)), _mm256_castsi256_ps(b0_)), \
+          _mm256_castsi256_ps(b1_)));                                                   \
+      const __m256 t2_ = _mm256_blendv_ps(                                              \
+          _mm256_blendv_ps(_mm256_load_ps(t_ + 24), _mm256_load_ps(t_ + 32),            \
+                           _mm256_castsi256_ps(b0_)),                                   \
+          _mm256_blendv_ps(_mm256_load_ps(t_ + 40), _mm256_load_ps(t_ + 48),            \
+                           _mm256_castsi256_ps(b0_)),                                   \
+          _mm256_castsi256_ps(b1_));                                                    \
+      i = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(i, i), one), LU_GO(c2_, t2_)); \
+    }                                                                                   \
+    if (LU_D > 3) { /* nodes 7-14: the three bits of i - 7 pick one of eight rows */    \
+      const __m256i j_ = _mm256_sub_epi32(i, _mm256_set1_epi32(7));                     \
+      const __m256 b0_ = _mm256_castsi256_ps(_mm256_slli_epi32(j_, 31));                \
+      const __m256 b1_ = _mm256_castsi256_ps(_mm256_slli_epi32(j_, 30));                \
+      const __m256 b2_ = _mm256_castsi256_ps(_mm256_slli_epi32(j_, 29));                \
+      const __m256i c3_ = _mm256_castps_si256(lu_pick8((const float*)(c_ + 56), b0_, b1_, b2_)); \
+      const __m256 t3_ = lu_pick8(t_ + 56, b0_, b1_, b2_);                              \
+      i = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(i, i), one), LU_GO(c3_, t3_)); \
+    }                                                                                   \
+  } while (0)
+  const int top = LU_D > 3 ? 4 : LU_D > 2 ? 3 : LU_D > 1 ? 2 : 1;
   int g = 0;
   for (; g + 4 <= LU_G; g += 4) {  /* four independent walks side by side */
-    __m256i i0 = _mm256_setzero_si256(), i1 = i0, i2 = i0, i3 = i0;
-    for (int d = 0; d < LU_D; ++d) {
+    __m256i i0, i1, i2, i3;
+    LU_TOP(g, i0); LU_TOP(g + 1, i1); LU_TOP(g + 2, i2); LU_TOP(g + 3, i3);
+    for (int d = top; d < LU_D; ++d) {
       LU_STEP(g, i0); LU_STEP(g + 1, i1); LU_STEP(g + 2, i2); LU_STEP(g + 3, i3);
     }
     acc = _mm256_add_ps(acc, LU_LEAFV(g, i0));
@@ -78,8 +139,9 @@ static void lu_walk_avx2(const float* x, float* result) {
     acc = _mm256_add_ps(acc, LU_LEAFV(g + 3, i3));
   }
   for (; g < LU_G; ++g) {
-    __m256i i0 = _mm256_setzero_si256();
-    for (int d = 0; d < LU_D; ++d) LU_STEP(g, i0);
+    __m256i i0;
+    LU_TOP(g, i0);
+    for (int d = top; d < LU_D; ++d) LU_STEP(g, i0);
     acc = _mm256_add_ps(acc, LU_LEAFV(g, i0));
   }
   float a[8];
