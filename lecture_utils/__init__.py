@@ -38,7 +38,8 @@ __version__ = "0.1.0"
 
 MODULES: tuple[str, ...] = (
     "active", "alps", "cli", "compiled", "data", "datasets", "design", "engine", "explain",
-    "explorer", "fit", "plotting", "sampling", "smooth", "stats", "surrogate", "testing", "tuning")
+    "explorer", "fit", "plotting", "sampling", "significance", "smooth", "stats", "surrogate",
+    "testing", "tuning")
 """The public modules, importable as attributes of the package."""
 
 _STUDENT_API: dict[str, str] = {
