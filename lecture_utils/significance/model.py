@@ -20,8 +20,8 @@ CTAU_SATURATED_M: float = 1.0e4
 """Decay length (metres) beyond which every reduced term's escape probability is its value for
 a stable ALP; the grid of cτ ends here and at ∞."""
 
-_GRID_SIZE: int = 96
-_GOLDEN_STEPS: int = 40
+_GRID_SIZE: int = 33
+_GOLDEN_STEPS: int = 22
 _CHUNK: int = 4096
 
 
@@ -204,7 +204,12 @@ class ReducedModel:
 
     def _profile(self, prob: np.ndarray, data: tuple[np.ndarray, ...]
                  ) -> tuple[np.ndarray, np.ndarray]:
-        """min over B of χ² for escape probabilities ``prob`` (n, g, k) → (χ², B), each (n, g)."""
+        """min over B of χ² for escape probabilities ``prob`` (n, g, k) → (χ², B), each (n, g).
+
+        The χ² is convex in B with a continuous derivative; the derivative is evaluated at the
+        points where a term changes side (sorted), which brackets the minimum in a segment where
+        every term keeps its side, and there the minimum is the weighted least-squares solution.
+        """
         c, sl, sr = (d[:, None, :] for d in data)
         a = self.ratio * prob
         y = c - self.sm
@@ -214,22 +219,30 @@ class ReducedModel:
             wr = 1.0 / (sr**2 + th2)
             wl = np.where(np.isfinite(wl), wl, 1e300)
             wr = np.where(np.isfinite(wr), wr, 1e300)
-        k = len(self.names)
-        best = bifurcated_chi2(c, sl, sr, np.broadcast_to(self.sm, a.shape), self.theory_sigma)
-        best_b = np.zeros(best.shape)
-        for code in range(2**k):
-            right = np.array([(code >> j) & 1 for j in range(k)], dtype=bool)
-            w = np.where(right, wr, wl)
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                b = np.sum(w * a * y, axis=-1) / np.sum(w * a * a, axis=-1)
-            b = np.clip(np.nan_to_num(b, nan=0.0, posinf=self.br_max, neginf=0.0), 0.0,
-                        self.br_max)
-            for cand in (b, np.full(b.shape, self.br_max)) if code == 0 else (b,):
-                val = bifurcated_chi2(c, sl, sr, self.sm + a * cand[..., None], self.theory_sigma)
-                better = val < best
-                best = np.where(better, val, best)
-                best_b = np.where(better, cand, best_b)
-        return best, best_b
+            turn = np.where(a > 0, y / a, np.inf)
+
+        def slope(b: np.ndarray) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                r = a * b[..., None] - y
+                return np.sum(a * r * np.where(r > 0, wr, wl), axis=-1)
+
+        ends = np.sort(np.clip(turn, 0.0, self.br_max), axis=-1)
+        lo = np.zeros(a.shape[:-1])
+        hi = np.zeros(a.shape[:-1])
+        found = slope(lo) >= 0
+        for i in range(a.shape[-1] + 1):
+            e = ends[..., i] if i < a.shape[-1] else np.full(lo.shape, self.br_max)
+            new = ~found & (slope(e) >= 0)
+            hi = np.where(new, e, hi)
+            lo = np.where(found | new, lo, e)
+            found |= new
+        mid = 0.5 * (lo + hi)
+        w = np.where(a * mid[..., None] > y, wr, wl)
+        with np.errstate(all="ignore"):
+            b = np.sum(w * a * y, axis=-1) / np.sum(w * a * a, axis=-1)
+            b = np.where(found, np.clip(np.nan_to_num(b, nan=0.0), lo, hi), self.br_max)
+            value = self.sm + a * b[..., None]
+        return bifurcated_chi2(c, sl, sr, value, self.theory_sigma), b
 
     def _minimise_chunk(self, data: tuple[np.ndarray, ...], lo: float
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -296,7 +309,7 @@ def bifurcated_chi2(c: np.ndarray, sl: np.ndarray, sr: np.ndarray, value: np.nda
     """
     resid = c - value
     sigma = np.where(value > c, sr, sl)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", under="ignore", over="ignore"):
         terms = resid**2 / (sigma**2 + theory_sigma**2)
     terms = np.where(resid == 0, 0.0, terms)
     return np.sum(terms, axis=-1)
