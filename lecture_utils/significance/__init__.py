@@ -59,19 +59,22 @@ from .model import (
     check_treatment,
 )
 from .toys import (
+    OTHER_MEASUREMENTS_BOUND,
     CalibratedSignificance,
     branching_ratio_ratios,
     calibrated_significance,
     reduced_model,
+    reduction_check,
     toy_q,
     toy_q_from_data,
 )
 from .validation import VALIDATION_FILE, build_validation, full_chi2, validation_record
 
 __all__ = [
-    "CTAU_SATURATED_M", "PREDICTION_LIBRARY", "REDUCED_TERMS", "TREATMENTS", "VALIDATION_FILE",
-    "CalibratedSignificance", "PredictionLibrary", "ReducedModel", "bifurcated_chi2",
-    "branching_ratio_ratios", "build_prediction_library", "build_validation",
-    "calibrated_significance", "check_count", "check_lifetime", "check_treatment", "full_chi2",
-    "prediction_library", "reduced_model", "toy_q", "toy_q_from_data", "validation_record",
+    "CTAU_SATURATED_M", "OTHER_MEASUREMENTS_BOUND", "PREDICTION_LIBRARY", "REDUCED_TERMS",
+    "TREATMENTS", "VALIDATION_FILE", "CalibratedSignificance", "PredictionLibrary",
+    "ReducedModel", "bifurcated_chi2", "branching_ratio_ratios", "build_prediction_library",
+    "build_validation", "calibrated_significance", "check_count", "check_lifetime",
+    "check_treatment", "full_chi2", "prediction_library", "reduced_model", "reduction_check",
+    "toy_q", "toy_q_from_data", "validation_record",
 ]

@@ -23,6 +23,7 @@ a stable ALP; the grid of cτ ends here and at ∞."""
 _GRID_SIZE: int = 33
 _GOLDEN_STEPS: int = 22
 _CHUNK: int = 4096
+_TINY: float = 1e-300
 
 
 def check_treatment(treatment: str) -> str:
@@ -105,13 +106,17 @@ class ReducedModel:
     def escape(self, ctau_m: Any) -> np.ndarray:
         """Escape probabilities at decay lengths ``ctau_m`` (metres, any shape s) → shape (*s, k).
 
-        Interpolated linearly in log10 cτ; ``inf`` gives :attr:`probability_inf`, values below
-        the grid its first row.
+        The logarithm of the probability is interpolated linearly in log10 cτ (so that tiny
+        probabilities keep their relative accuracy); ``inf`` gives :attr:`probability_inf`,
+        values below the grid its first row.
         """
         c = np.asarray(ctau_m, dtype=float)
         lc = np.log10(np.where(np.isfinite(c), c, 1.0))
-        out = np.stack([np.interp(lc, self.log10_ctau, self.probability[:, j])
-                        for j in range(len(self.names))], axis=-1)
+        with np.errstate(divide="ignore"):
+            logp = np.log(np.maximum(self.probability, _TINY))
+        out = np.exp(np.stack([np.interp(lc, self.log10_ctau, logp[:, j])
+                               for j in range(len(self.names))], axis=-1))
+        out = np.where(out <= _TINY * 1.000001, 0.0, out)
         return np.where(np.isfinite(c)[..., None], out, self.probability_inf)
 
     def predictions(self, br: Any, ctau_m: Any) -> np.ndarray:

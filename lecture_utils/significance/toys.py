@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .. import alps, stats
 from .library import PredictionLibrary, prediction_library
@@ -24,7 +25,7 @@ _ZERO_EDGE: dict[tuple[str, str], int] = {
 """Which uncertainty of each reduced term equals its central value in the data file (1: the
 lower one, the file's lower edge being zero at every mass; 0: none)."""
 
-_FINE_SIZE: int = 4001
+_FINE_SIZE: int = 13001
 
 
 def branching_ratio_ratios(library: PredictionLibrary) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +78,7 @@ def reduced_model(treatment: str = "as-is", library: PredictionLibrary | None = 
         sr = np.where(swapped, np.abs(read_l), read_r)
     if treatment == "gaussian":
         sl = sr = 0.5 * (sl + sr)
-    log10_ctau = np.linspace(-4.0, math.log10(CTAU_SATURATED_M) + 1.0, _FINE_SIZE)
+    log10_ctau = np.linspace(-8.0, math.log10(CTAU_SATURATED_M) + 1.0, _FINE_SIZE)
     prob = np.stack([alps.escape_probability(*name, 10.0**log10_ctau)
                      for name in REDUCED_TERMS], axis=1)
     prob_inf = np.array([alps.escape_probability(*name, [np.inf])[0]
@@ -263,3 +264,71 @@ def toy_q_from_data(model: ReducedModel, data: tuple[np.ndarray, ...], lifetime_
     """
     chi2_min, br, ctau = model.minimise(data, lifetime_min_m)
     return np.maximum(model.null_chi2(data) - chi2_min, 0.0), br, ctau
+
+
+OTHER_MEASUREMENTS_BOUND: float = 1.0e-5
+"""Bound on the change of the χ² contribution of every two-sided measurement outside
+:data:`~lecture_utils.significance.REDUCED_TERMS` across the library's fit-region points,
+relative to the SM-like point (dimensionless; checked by the tests on the shipped library)."""
+
+
+def reduction_check(library: PredictionLibrary | None = None,
+                    model: ReducedModel | None = None) -> pd.DataFrame:
+    """How each term of the library moves in the fit region, and how well the reduction holds.
+
+    Parameters
+    ----------
+    library : PredictionLibrary, optional
+        Default: the shipped library.
+    model : ReducedModel, optional
+        Default: :func:`reduced_model` ("as-is") of that library.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per term of the library (its ``observable``, ``experiment``, ``kind``,
+        ``decay_type``), with
+
+        ``reduced``
+            whether the term is one of the reduced model's;
+        ``max_chi2_shift``
+            largest |χ² − χ²(SM-like point)| over the region points;
+        ``max_shift_sigma``
+            largest |prediction − prediction at the SM-like point| / σ over the region points
+            (σ: the measurement's uncertainty on that side with the theory uncertainty, or a
+            limit's σ_R);
+        ``max_rel_error``
+            for the reduced terms, the largest relative difference between the reduced model's
+            ALP prediction r_j P_j(cτ) B and ALPaca's over all library points with B > 0 (NaN for
+            the others).
+    """
+    lib = library if library is not None else prediction_library()
+    mod = model if model is not None else reduced_model("as-is", library=lib)
+    arr = lib.arrays
+    region = lib.origin == "region"
+    sm_row = int(np.flatnonzero(lib.origin == "sm")[0])
+    chi2 = np.nan_to_num(arr["chi2"])
+    pred = arr["prediction"]
+    with np.errstate(all="ignore"):
+        shift = pred[region] - pred[sm_row]
+        side = np.where(shift > 0, arr["sigma_right"][region], arr["sigma_left"][region])
+        sigma = np.where(lib.terms["kind"].to_numpy() == "limit",
+                         np.abs(arr["sigma_right"][region]),
+                         np.hypot(side, arr["theory_sigma"]))
+        ratio = np.where(shift == 0, 0.0, np.abs(shift) / sigma)
+        shift_sigma = np.max(np.where(np.isnan(ratio), -np.inf, ratio), axis=0)
+        shift_sigma = np.where(np.isinf(shift_sigma), np.nan, shift_sigma)
+    cols = [lib.index(*name) for name in mod.names]
+    base = arr["branching_ratio"][:, cols[0]]
+    ok = np.isfinite(base) & (base > 0)
+    reduced_alp = mod.predictions(base[ok], arr["ctau_m"][ok]) - mod.sm
+    exact_alp = pred[ok][:, cols] - mod.sm
+    rel = np.max(np.abs(reduced_alp / exact_alp - 1.0), axis=0)
+    out = lib.terms[["observable", "experiment", "kind", "decay_type"]].copy()
+    out["reduced"] = False
+    out.loc[cols, "reduced"] = True
+    out["max_chi2_shift"] = np.max(np.abs(chi2[region] - chi2[sm_row]), axis=0)
+    out["max_shift_sigma"] = shift_sigma
+    out["max_rel_error"] = np.nan
+    out.loc[cols, "max_rel_error"] = rel
+    return out

@@ -50,29 +50,53 @@ def full_chi2(points: Any, model: ReducedModel, data: tuple[np.ndarray, ...] | N
 
 
 def _fit_6d(fun: Any, starts: np.ndarray, max_evaluations: int) -> list[dict[str, Any]]:
-    """Nelder–Mead in (log10 f_a, couplings) from each start, clipped to the domain."""
+    """Two-stage Nelder–Mead from each start, every point clipped to the domain.
+
+    Stage 1 moves along three directions that change BR(B⁺ → K⁺ a) and the lifetime: log10 f_a,
+    a common log-scale of the couplings other than c_qL33, and a shift of c_eR (which can cancel
+    the muon coupling c_qL33 induces). Stage 2 polishes in all six search coordinates
+    (log10 f_a, couplings). Each stage gets half of ``max_evaluations``.
+    """
     from scipy import optimize
 
     lo, hi = alps.DOMAIN.unit_bounds.T
 
-    def to_point(z: np.ndarray) -> np.ndarray:
+    def clip(z: np.ndarray) -> np.ndarray:
         z = np.clip(z, lo, hi)
         return np.concatenate([[10.0 ** z[0]], z[1:]])
 
     out = []
     for start in starts:
         z0 = np.concatenate([[math.log10(start[0])], start[1:]])
-        res = optimize.minimize(lambda z: float(fun(to_point(z)[None, :])[0]), z0,
-                                method="Nelder-Mead",
-                                options={"maxfev": max_evaluations, "xatol": 1e-4,
-                                         "fatol": 1e-4, "initial_simplex": _simplex(z0)})
-        out.append({"start": start.tolist(), "point": to_point(res.x).tolist(),
-                    "chi2": float(res.fun), "evaluations": int(res.nfev)})
+
+        def family(u: np.ndarray, z0: np.ndarray = z0) -> np.ndarray:
+            z = z0.copy()
+            z[0] += u[0]
+            z[2:] *= 10.0 ** u[1]
+            z[5] += u[2]
+            return clip(z)
+
+        half = max(max_evaluations // 2, 4)
+        first = optimize.minimize(lambda u: float(fun(family(u)[None, :])[0]), np.zeros(3),
+                                  method="Nelder-Mead",
+                                  options={"maxfev": half, "xatol": 1e-4, "fatol": 1e-4,
+                                           "initial_simplex": _simplex(np.zeros(3),
+                                                                       [0.1, 0.3, 0.3])})
+        p1 = family(first.x)
+        z1 = np.concatenate([[math.log10(p1[0])], p1[1:]])
+        second = optimize.minimize(lambda z: float(fun(clip(z)[None, :])[0]), z1,
+                                   method="Nelder-Mead",
+                                   options={"maxfev": half, "xatol": 1e-5, "fatol": 1e-5,
+                                            "initial_simplex": _simplex(z1, [0.03] + [0.1] * 5)})
+        best = second if second.fun <= first.fun else first
+        point = clip(second.x) if best is second else p1
+        out.append({"start": start.tolist(), "point": point.tolist(),
+                    "chi2": float(best.fun), "chi2_stage1": float(first.fun),
+                    "evaluations": int(first.nfev + second.nfev)})
     return out
 
 
-def _simplex(z0: np.ndarray) -> np.ndarray:
-    steps = np.array([0.1, 0.3, 0.3, 0.3, 0.3, 0.3])
+def _simplex(z0: np.ndarray, steps: list[float]) -> np.ndarray:
     return np.vstack([z0, z0 + np.diag(steps)])
 
 
