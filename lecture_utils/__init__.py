@@ -5,8 +5,9 @@ The modules form layers; data flows one way, and a module imports only the layer
 
     cli             every command (python -m lecture_utils …)
     fit             the ALP fit: best fit, profiles, posterior
-    sampling, active, explain, explorer
-                    MCMC, active learning, SHAP, the explorer
+    sampling, active, explain, explorer, significance
+                    MCMC, active learning, SHAP, the explorer, the ALP's significance
+                    calibrated by pseudo-experiments
     smooth          search coordinates, the smoothed surrogate
     compiled, tuning
                     the surrogate in C; hyperparameter studies

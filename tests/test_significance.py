@@ -66,12 +66,12 @@ def test_representation_truncates_at_zero_like_the_files() -> None:
 
 def test_minimiser_matches_a_brute_force_grid() -> None:
     model = _toy_model(k=3, sigma_left=0.8, sigma_right=1.5)
-    x, _ = model.pseudo_data(40, seed=7)
+    x, _ = model.pseudo_data(12, seed=7)
     x = x + np.array([1.0, 2.0, 0.5])  # some signal-like pseudo-data
     data = model.represent(x)
     chi2_min, br, ctau = model.minimise(data, 1e-3)
-    lc = np.linspace(-3.0, 5.0, 801)
-    b = np.concatenate([np.linspace(0.0, 6.0, 1201), np.geomspace(6.0, 1.0e3, 600)])
+    lc = np.linspace(-3.0, 5.0, 401)
+    b = np.concatenate([np.linspace(0.0, 6.0, 1201), np.geomspace(6.0, 1.0e3, 300)])
     for i in range(len(x)):
         d = tuple(v[i:i + 1] for v in data)
         pred = model.predictions(b[:, None] * np.ones(len(lc)), 10.0 ** lc[None, :] * np.ones(
@@ -123,24 +123,35 @@ def test_escape_probability_rejects_bad_decay_lengths() -> None:
 
 
 # --------------------------------------------------------------------------- ALPaca's terms
-def test_term_predictions_reproduce_alpaca_term_by_term_and_in_total() -> None:
-    tp = alps.term_predictions(POINTS)
-    ref = alps.chi2(POINTS, "tabulated")
+def _check_terms(points: np.ndarray) -> None:
+    tp = alps.term_predictions(points)
+    ref = alps.chi2(points, "tabulated")
     np.testing.assert_allclose(tp.total(), ref, rtol=1e-9, atol=0)
-    for i, p in enumerate(POINTS):
+    for i, p in enumerate(points):
         bd = alps.chi2_breakdown(p, "tabulated")
         seen = set()
         for obs, exp, c, dof in bd.itertuples(index=False):
             j = tp.index(obs, exp)
             seen.add(j)
             assert tp.dof[i, j] == dof
-            assert tp.chi2[i, j] == pytest.approx(c, rel=1e-9, abs=1e-300)
+            assert np.nan_to_num(tp.chi2[i, j]) == pytest.approx(c, rel=1e-9, abs=1e-300)
         rest = [j for j in range(len(tp.terms)) if j not in seen]
         assert np.all(np.nan_to_num(tp.chi2[i, rest]) == 0.0)
-    in_fit = np.isfinite(tp.central[-1])
+    sm = int(np.flatnonzero((points == alps.SM_LIKE_POINT).all(axis=1))[0])
+    in_fit = np.isfinite(tp.central[sm])
     kinds = tp.terms["kind"][in_fit].value_counts()
     assert kinds["measurement"] == 17
     assert in_fit.sum() == 77
+
+
+def test_term_predictions_reproduce_alpaca_term_by_term_and_in_total() -> None:
+    _check_terms(POINTS[[0, 3]])
+
+
+@pytest.mark.slow
+def test_term_predictions_reproduce_alpaca_across_the_domain() -> None:
+    rng = np.random.default_rng(2)
+    _check_terms(np.vstack([POINTS, alps.DOMAIN.from_unit(rng.random((4, 6)))]))
 
 
 def test_the_kstar_columns_are_still_swapped_in_alpaca() -> None:
@@ -217,3 +228,36 @@ def test_observed_data_are_their_own_representation() -> None:
         np.testing.assert_allclose(c[0], model.central)
         np.testing.assert_allclose(sl[0], model.sigma_left)
         np.testing.assert_allclose(sr[0], model.sigma_right)
+
+
+def test_shipped_library_has_provenance() -> None:
+    lib = significance.prediction_library()
+    prov = lib.provenance
+    assert prov["command"].startswith("python -m lecture_utils term-library")
+    assert prov["convention"]["alpaca_version"] == alps.alpaca_version()
+    assert len(lib.points) == 1 + prov["n_domain"] + prov["n_region"]
+    assert set(lib.origin) == {"sm", "domain", "region"}
+    assert lib.arrays["chi2"].shape == (len(lib.points), len(lib.terms))
+    assert prov["br_max"] >= np.nanmax(lib.arrays["branching_ratio"][:, lib.index(
+        *significance.REDUCED_TERMS[0])])
+
+
+def test_command_line_knows_the_new_commands() -> None:
+    from lecture_utils.cli import build_parser
+
+    args = build_parser().parse_args(["term-library", "--n-domain", "3", "--seed", "2"])
+    assert (args.n_domain, args.n_region, args.seed) == (3, 150, 2)
+    args = build_parser().parse_args(["significance-validation", "--n-toys", "4"])
+    assert (args.n_toys, args.treatment) == (4, "as-is")
+
+
+@pytest.mark.slow
+def test_rebuilding_the_library_reproduces_the_shipped_rows(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "lib.npz"
+    significance.build_prediction_library(n_domain=2, n_region=1, seed=0, path=path)
+    small = significance.prediction_library(path)
+    shipped = significance.prediction_library()
+    for row in (0, 1, 2):  # the SM-like point and the first two domain points
+        np.testing.assert_array_equal(small.points[row], shipped.points[row])
+        np.testing.assert_allclose(small.arrays["chi2"][row], shipped.arrays["chi2"][row],
+                                   rtol=1e-12, equal_nan=True)
