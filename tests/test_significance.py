@@ -257,7 +257,9 @@ def test_rebuilding_the_library_reproduces_the_shipped_rows(tmp_path) -> None:  
     significance.build_prediction_library(n_domain=2, n_region=1, seed=0, path=path)
     small = significance.prediction_library(path)
     shipped = significance.prediction_library()
+    cols = [shipped.index(o, e) for o, e in zip(small.terms["observable"],
+                                                 small.terms["experiment"], strict=True)]
     for row in (0, 1, 2):  # the SM-like point and the first two domain points
         np.testing.assert_array_equal(small.points[row], shipped.points[row])
-        np.testing.assert_allclose(small.arrays["chi2"][row], shipped.arrays["chi2"][row],
+        np.testing.assert_allclose(small.arrays["chi2"][row], shipped.arrays["chi2"][row, cols],
                                    rtol=1e-12, equal_nan=True)
