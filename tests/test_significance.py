@@ -263,3 +263,16 @@ def test_rebuilding_the_library_reproduces_the_shipped_rows(tmp_path) -> None:  
         np.testing.assert_array_equal(small.points[row], shipped.points[row])
         np.testing.assert_allclose(small.arrays["chi2"][row], shipped.arrays["chi2"][row, cols],
                                    rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("treatment", ["as-is", "corrected", "gaussian"])
+def test_every_toy_has_a_finite_nonnegative_q(treatment: str) -> None:
+    r = fit.calibrated_significance(n_toys=20_000, seed=1, treatment=treatment)
+    assert np.isfinite(r.q_toys).all() and (r.q_toys >= 0).all()
+    assert ((r.br_toys >= 0) & (r.br_toys <= significance.reduced_model(treatment).br_max)).all()
+    assert (r.ctau_toys_m >= 0.01).all()
+    # the fit at the data's best point reproduces the minimum it reports
+    model = significance.reduced_model(treatment)
+    chi2 = model.chi2(r.br_obs, r.ctau_obs_m, model.observed())[0]
+    assert chi2 == pytest.approx(r.chi2_min_obs, abs=1e-9)
+

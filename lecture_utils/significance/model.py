@@ -247,7 +247,11 @@ class ReducedModel:
             b = np.sum(w * a * y, axis=-1) / np.sum(w * a * a, axis=-1)
             b = np.where(found, np.clip(np.nan_to_num(b, nan=0.0), lo, hi), self.br_max)
             value = self.sm + a * b[..., None]
-        return bifurcated_chi2(c, sl, sr, value, self.theory_sigma), b
+        chi2 = bifurcated_chi2(c, sl, sr, value, self.theory_sigma)
+        # a zero uncertainty is an infinite wall; B = 0 is then the minimum
+        null = bifurcated_chi2(c, sl, sr, np.broadcast_to(self.sm, a.shape), self.theory_sigma)
+        worse = ~(chi2 < null)
+        return np.where(worse, null, chi2), np.where(worse, 0.0, b)
 
     def _minimise_chunk(self, data: tuple[np.ndarray, ...], lo: float
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
