@@ -211,9 +211,15 @@ def test_shipped_full_fit_is_alpacas_chi2() -> None:
 
 
 def test_fixed_seed_gives_identical_results() -> None:
+    model = significance.reduced_model("corrected")
+    fresh = [significance.toy_q(model, 3000, seed=5, lifetime_min_m=0.01) for _ in range(2)]
+    for x, y in zip(*fresh, strict=True):
+        np.testing.assert_array_equal(x, y)
     a = fit.calibrated_significance(n_toys=3000, seed=5, treatment="corrected")
-    b = fit.calibrated_significance(n_toys=3000, seed=5, treatment="corrected")
+    b = fit.calibrated_significance(n_toys=3000, seed=5, treatment="corrected")  # cached
     c = fit.calibrated_significance(n_toys=3000, seed=6, treatment="corrected")
+    np.testing.assert_array_equal(a.q_toys, fresh[0][0])
+    np.testing.assert_array_equal(a.ctau_toys_m, fresh[0][2])
     np.testing.assert_array_equal(a.q_toys, b.q_toys)
     np.testing.assert_array_equal(a.br_toys, b.br_toys)
     assert a.p_value == b.p_value

@@ -46,6 +46,7 @@ from .library import (
     PREDICTION_LIBRARY,
     PredictionLibrary,
     build_prediction_library,
+    library_path,
     prediction_library,
 )
 from .model import (
@@ -75,6 +76,6 @@ __all__ = [
     "TREATMENTS", "VALIDATION_FILE", "CalibratedSignificance", "PredictionLibrary",
     "ReducedModel", "bifurcated_chi2", "branching_ratio_ratios", "build_prediction_library",
     "build_validation", "calibrated_significance", "check_count", "check_lifetime",
-    "check_treatment", "full_chi2", "prediction_library", "reduced_model", "reduction_check",
-    "toy_q", "toy_q_from_data", "validation_record",
+    "check_treatment", "full_chi2", "library_path", "prediction_library", "reduced_model",
+    "reduction_check", "toy_q", "toy_q_from_data", "validation_record",
 ]

@@ -25,7 +25,8 @@ _LIBRARY_ARRAYS: tuple[str, ...] = (
     "chi2")
 
 
-def _library_path() -> Any:
+def library_path() -> Any:
+    """Path of the shipped prediction library (``.npz``; its provenance beside it)."""
     return RESOURCES_DIR / PREDICTION_LIBRARY
 
 
@@ -91,7 +92,7 @@ def build_prediction_library(*, n_domain: int = 150, n_region: int = 150, seed: 
     check_count(n_domain, "n_domain")
     check_count(n_region, "n_region")
     check_count(chunk, "chunk")
-    out = Path(path) if path is not None else _library_path()
+    out = Path(path) if path is not None else library_path()
     partial = out.with_suffix(".partial.npz")
     points, origin = _library_points(n_domain, n_region, seed)
     done: dict[str, list[np.ndarray]] = {k: [] for k in (*_LIBRARY_ARRAYS, "ctau_m", "total")}
@@ -195,7 +196,7 @@ def prediction_library(path: Any = None) -> PredictionLibrary:
     """
     from pathlib import Path
 
-    p = Path(path) if path is not None else _library_path()
+    p = Path(path) if path is not None else library_path()
     prov = json.loads(p.with_suffix(".provenance.json").read_text())
     with np.load(p) as f:
         arrays = {k: f[k] for k in f.files}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from .. import alps, stats
-from .library import PredictionLibrary, prediction_library
+from .._cache import cache_dir, code_fingerprint, content_hash
+from .library import PredictionLibrary, library_path, prediction_library
 from .model import (
     CTAU_SATURATED_M,
     REDUCED_TERMS,
@@ -233,7 +236,7 @@ def calibrated_significance(n_toys: int = 100_000, seed: int = 0, treatment: str
     chi2_min, br, ctau = model.minimise(obs, lo)
     chi2_null = float(model.null_chi2(obs)[0])
     q_obs = max(chi2_null - float(chi2_min[0]), 0.0)
-    q, br_t, ctau_t = toy_q(model, n, int(seed), lo)
+    q, br_t, ctau_t = _cached_toys(model, n, int(seed), treatment, lo)
     k = int(np.sum(q >= q_obs))
     p = k / n if k else 1.0 / n
     p_err = math.sqrt(p * (1.0 - p) / n) if k else 1.0 / n
@@ -246,6 +249,26 @@ def calibrated_significance(n_toys: int = 100_000, seed: int = 0, treatment: str
 
 
 _MODELS: dict[str, ReducedModel] = {}
+
+
+def _cached_toys(model: ReducedModel, n: int, seed: int, treatment: str, lo: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`toy_q`, stored in the package cache under a key of everything it depends on."""
+    key = content_hash("calibrated-significance", n, seed, treatment, repr(lo),
+                       code_fingerprint("lecture_utils.significance", "lecture_utils.alps"),
+                       alps.alpaca_version(), library_path().read_bytes())[:24]
+    path = cache_dir("significance") / f"toys-{key}.npz"
+    if path.exists():
+        try:
+            with np.load(path) as f:
+                return f["q"], f["br"], f["ctau"]
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: compute again
+    q, br, ctau = toy_q(model, n, seed, lo)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.npz")
+    np.savez(tmp, q=q, br=br, ctau=ctau)
+    os.replace(tmp, path)
+    return q, br, ctau
 
 
 def _cached_model(treatment: str) -> ReducedModel:
