@@ -282,3 +282,15 @@ def test_every_toy_has_a_finite_nonnegative_q(treatment: str) -> None:
     chi2 = model.chi2(r.br_obs, r.ctau_obs_m, model.observed())[0]
     assert chi2 == pytest.approx(r.chi2_min_obs, abs=1e-9)
 
+
+def test_pseudo_data_of_the_alp_terms_have_the_right_mean_and_spread() -> None:
+    for treatment in significance.TREATMENTS:
+        model = significance.reduced_model(treatment)
+        x, _ = model.pseudo_data(100_000, seed=4)
+        down = np.hypot(model.sigma_right, model.theory_sigma)
+        up = np.hypot(model.sigma_left, model.theory_sigma)
+        mean = model.sm + math.sqrt(2.0 / math.pi) * (up - down)
+        std = np.sqrt((1.0 - 2.0 / math.pi) * (up - down) ** 2 + up * down)
+        assert np.all(np.abs(x.mean(axis=0) - mean) < 5.0 * std / math.sqrt(len(x)))
+        np.testing.assert_allclose(x.std(axis=0), std, rtol=0.01)
+
