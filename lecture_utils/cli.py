@@ -129,9 +129,9 @@ def cmd_running_table(args: argparse.Namespace) -> int:
 
 
 def cmd_term_library(args: argparse.Namespace) -> int:
-    from . import significance
+    from . import calibration
 
-    prov = significance.build_prediction_library(
+    prov = calibration.build_prediction_library(
         n_domain=args.n_domain, n_region=args.n_region, seed=args.seed, path=args.out,
         progress=not args.no_progress)
     print(json.dumps({k: prov[k] for k in ("command", "n_domain", "n_region", "br_max")},
@@ -140,9 +140,9 @@ def cmd_term_library(args: argparse.Namespace) -> int:
 
 
 def cmd_significance_validation(args: argparse.Namespace) -> int:
-    from . import significance
+    from . import calibration
 
-    record = significance.build_validation(
+    record = calibration.build_validation(
         n_toys=args.n_toys, seed=args.seed, treatment=args.treatment,
         lifetime_min_m=args.lifetime_min_m, n_starts=args.n_starts, max_evaluations=args.maxfev,
         path=args.out, progress=not args.no_progress)
@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_running_table)
 
     lib = sub.add_parser("term-library", help="rebuild the shipped library of ALPaca's "
-                         "term-by-term predictions (lecture_utils.significance)")
+                         "term-by-term predictions (lecture_utils.calibration)")
     lib.add_argument("--n-domain", type=int, default=150, help="uniform points of the domain")
     lib.add_argument("--n-region", type=int, default=150, help="points of the fit region")
     lib.add_argument("--seed", type=int, default=0)

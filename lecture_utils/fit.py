@@ -50,7 +50,7 @@ Also here: :func:`cached_table` (ALPaca tables such as :func:`alps.observable_ta
 :func:`alps.derived_quantities`, cached point by point by :func:`lecture_utils.data.cached_table`),
 :func:`posterior` (chapter 7's sampler with its result cached), :func:`significance`
 (likelihood-ratio test against a nested hypothesis, Wilks' theorem) and
-:func:`calibrated_significance` (re-exported from :mod:`lecture_utils.significance`: the same
+:func:`calibrated_significance` (re-exported from :mod:`lecture_utils.calibration`: the same
 question answered with pseudo-experiments, where Wilks' theorem does not apply).
 """
 
@@ -72,7 +72,7 @@ from scipy import optimize
 from . import alps, data, design, stats
 from . import surrogate as surrogate_module
 from ._cache import cache_dir, code_fingerprint, content_hash
-from .significance import CalibratedSignificance, calibrated_significance
+from .calibration import CalibratedSignificance, calibrated_significance
 from .smooth import (
     DEFAULT_SMOOTHING,
     FAILED_CHI2,

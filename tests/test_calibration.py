@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from lecture_utils import alps, fit, significance
-from lecture_utils.significance import ReducedModel
+from lecture_utils import alps, calibration, fit
+from lecture_utils.calibration import ReducedModel
 
 POINTS = np.array([
     [1.0e7, 1.0, 0.5, -0.3, 0.2, 0.1],
@@ -84,7 +84,7 @@ def test_minimiser_matches_a_brute_force_grid() -> None:
 
 def test_boundary_toys_follow_the_half_chi2_mixture() -> None:
     model = _toy_model()
-    q, br, ctau = significance.toy_q(model, 100_000, seed=11, lifetime_min_m=np.inf)
+    q, br, ctau = calibration.toy_q(model, 100_000, seed=11, lifetime_min_m=np.inf)
     assert np.isinf(ctau).all()
     n = len(q)
     assert abs(np.mean(q == 0.0) - 0.5) < 5.0 * math.sqrt(0.25 / n)
@@ -97,8 +97,8 @@ def test_boundary_toys_follow_the_half_chi2_mixture() -> None:
 
 def test_a_free_lifetime_makes_large_q_more_likely_than_the_mixture() -> None:
     model = _toy_model(k=3)
-    q_free, _, _ = significance.toy_q(model, 20_000, seed=3, lifetime_min_m=1e-3)
-    q_fixed, _, _ = significance.toy_q(model, 20_000, seed=3, lifetime_min_m=np.inf)
+    q_free, _, _ = calibration.toy_q(model, 20_000, seed=3, lifetime_min_m=1e-3)
+    q_fixed, _, _ = calibration.toy_q(model, 20_000, seed=3, lifetime_min_m=np.inf)
     assert np.all(q_free >= q_fixed - 1e-9)
     assert np.mean(q_free >= 4.0) > np.mean(q_fixed >= 4.0)
 
@@ -158,7 +158,7 @@ def test_the_kstar_columns_are_still_swapped_in_alpaca() -> None:
     assert alps.kstar_columns_swapped(), (
         "ALPaca now reads experimental_data/invisible/Babar_BKstarinv.txt with positive "
         "uncertainties: the BaBar B+ -> K*+ column swap looks fixed. Check the new values, "
-        "make significance.reduced_model read them directly for 'as-is' (the 'corrected' "
+        "make calibration.reduced_model read them directly for 'as-is' (the 'corrected' "
         "treatment is then the same), and update docs/alpaca-bug-report.md.")
     d = alps.term_data(*alps.KSTAR_INVISIBLE)
     # mirrored: σ_L = central − upper edge, σ_R = 0 − central
@@ -166,22 +166,22 @@ def test_the_kstar_columns_are_still_swapped_in_alpaca() -> None:
 
 
 def test_reduced_model_reproduces_the_library() -> None:
-    lib = significance.prediction_library()
-    model = significance.reduced_model("as-is", library=lib)
-    cols = [lib.index(*name) for name in significance.REDUCED_TERMS]
+    lib = calibration.prediction_library()
+    model = calibration.reduced_model("as-is", library=lib)
+    cols = [lib.index(*name) for name in calibration.REDUCED_TERMS]
     base = lib.arrays["branching_ratio"][:, cols[0]]
     ok = base > 0
     assert ok.sum() > 250
     pred = model.predictions(base[ok], lib.arrays["ctau_m"][ok])
     exact = lib.arrays["prediction"][ok][:, cols]
     np.testing.assert_allclose(pred - model.sm, exact - model.sm, rtol=0.01, atol=0)
-    check = significance.reduction_check(lib, model)
+    check = calibration.reduction_check(lib, model)
     assert check.loc[check["reduced"], "max_rel_error"].max() < 0.01
     # in the fit region the other measurements do not move ...
     others = check[~check["reduced"]]
     measurements = others[others["kind"] == "measurement"]
     assert len(measurements) == 14
-    assert measurements["max_chi2_shift"].max() < significance.OTHER_MEASUREMENTS_BOUND
+    assert measurements["max_chi2_shift"].max() < calibration.OTHER_MEASUREMENTS_BOUND
     # ... and the only limits that bite are displaced-vertex searches (they depend on the
     # lifetime and on BR(a → μμ), not on (B, cτ) alone)
     biting = others[(others["kind"] == "limit") & (others["max_chi2_shift"] > 0)]
@@ -191,7 +191,7 @@ def test_reduced_model_reproduces_the_library() -> None:
 
 def test_observed_q_matches_the_full_fit() -> None:
     result = fit.calibrated_significance(n_toys=1000, seed=0)
-    record = significance.validation_record()
+    record = calibration.validation_record()
     data = next(f for f in record["fits"] if f["label"] == "data")
     assert abs(result.q_obs - data["q_6d"]) < 0.05
     assert result.q_obs == pytest.approx(data["q_reduced"], abs=1e-9)
@@ -203,7 +203,7 @@ def test_observed_q_matches_the_full_fit() -> None:
 
 @pytest.mark.slow
 def test_shipped_full_fit_is_alpacas_chi2() -> None:
-    data = next(f for f in significance.validation_record()["fits"] if f["label"] == "data")
+    data = next(f for f in calibration.validation_record()["fits"] if f["label"] == "data")
     pts = np.array([data["point_6d"], alps.SM_LIKE_POINT])
     chi2 = alps.chi2(pts, "tabulated")
     assert chi2[0] == pytest.approx(data["chi2_min_6d"], rel=1e-9)
@@ -211,8 +211,8 @@ def test_shipped_full_fit_is_alpacas_chi2() -> None:
 
 
 def test_fixed_seed_gives_identical_results() -> None:
-    model = significance.reduced_model("corrected")
-    fresh = [significance.toy_q(model, 3000, seed=5, lifetime_min_m=0.01) for _ in range(2)]
+    model = calibration.reduced_model("corrected")
+    fresh = [calibration.toy_q(model, 3000, seed=5, lifetime_min_m=0.01) for _ in range(2)]
     for x, y in zip(*fresh, strict=True):
         np.testing.assert_array_equal(x, y)
     a = fit.calibrated_significance(n_toys=3000, seed=5, treatment="corrected")
@@ -229,7 +229,7 @@ def test_fixed_seed_gives_identical_results() -> None:
 
 def test_observed_data_are_their_own_representation() -> None:
     for treatment in ("as-is", "corrected"):
-        model = significance.reduced_model(treatment)
+        model = calibration.reduced_model(treatment)
         c, sl, sr = model.represent(model.central[None, :])
         np.testing.assert_allclose(c[0], model.central)
         np.testing.assert_allclose(sl[0], model.sigma_left)
@@ -237,7 +237,7 @@ def test_observed_data_are_their_own_representation() -> None:
 
 
 def test_shipped_library_has_provenance() -> None:
-    lib = significance.prediction_library()
+    lib = calibration.prediction_library()
     prov = lib.provenance
     assert prov["command"].startswith("python -m lecture_utils term-library")
     assert prov["convention"]["alpaca_version"] == alps.alpaca_version()
@@ -245,7 +245,7 @@ def test_shipped_library_has_provenance() -> None:
     assert set(lib.origin) == {"sm", "domain", "region"}
     assert lib.arrays["chi2"].shape == (len(lib.points), len(lib.terms))
     assert prov["br_max"] >= np.nanmax(lib.arrays["branching_ratio"][:, lib.index(
-        *significance.REDUCED_TERMS[0])])
+        *calibration.REDUCED_TERMS[0])])
 
 
 def test_command_line_knows_the_new_commands() -> None:
@@ -260,9 +260,9 @@ def test_command_line_knows_the_new_commands() -> None:
 @pytest.mark.slow
 def test_rebuilding_the_library_reproduces_the_shipped_rows(tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "lib.npz"
-    significance.build_prediction_library(n_domain=2, n_region=1, seed=0, path=path)
-    small = significance.prediction_library(path)
-    shipped = significance.prediction_library()
+    calibration.build_prediction_library(n_domain=2, n_region=1, seed=0, path=path)
+    small = calibration.prediction_library(path)
+    shipped = calibration.prediction_library()
     cols = [shipped.index(o, e) for o, e in zip(small.terms["observable"],
                                                  small.terms["experiment"], strict=True)]
     for row in (0, 1, 2):  # the SM-like point and the first two domain points
@@ -275,17 +275,17 @@ def test_rebuilding_the_library_reproduces_the_shipped_rows(tmp_path) -> None:  
 def test_every_toy_has_a_finite_nonnegative_q(treatment: str) -> None:
     r = fit.calibrated_significance(n_toys=20_000, seed=1, treatment=treatment)
     assert np.isfinite(r.q_toys).all() and (r.q_toys >= 0).all()
-    assert ((r.br_toys >= 0) & (r.br_toys <= significance.reduced_model(treatment).br_max)).all()
+    assert ((r.br_toys >= 0) & (r.br_toys <= calibration.reduced_model(treatment).br_max)).all()
     assert (r.ctau_toys_m >= 0.01).all()
     # the fit at the data's best point reproduces the minimum it reports
-    model = significance.reduced_model(treatment)
+    model = calibration.reduced_model(treatment)
     chi2 = model.chi2(r.br_obs, r.ctau_obs_m, model.observed())[0]
     assert chi2 == pytest.approx(r.chi2_min_obs, abs=1e-9)
 
 
 def test_pseudo_data_of_the_alp_terms_have_the_right_mean_and_spread() -> None:
-    for treatment in significance.TREATMENTS:
-        model = significance.reduced_model(treatment)
+    for treatment in calibration.TREATMENTS:
+        model = calibration.reduced_model(treatment)
         x, _ = model.pseudo_data(100_000, seed=4)
         down = np.hypot(model.sigma_right, model.theory_sigma)
         up = np.hypot(model.sigma_left, model.theory_sigma)

@@ -255,7 +255,7 @@ def _cached_toys(model: ReducedModel, n: int, seed: int, treatment: str, lo: flo
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`toy_q`, stored in the package cache under a key of everything it depends on."""
     key = content_hash("calibrated-significance", n, seed, treatment, repr(lo),
-                       code_fingerprint("lecture_utils.significance", "lecture_utils.alps"),
+                       code_fingerprint("lecture_utils.calibration", "lecture_utils.alps"),
                        alps.alpaca_version(), library_path().read_bytes())[:24]
     path = cache_dir("significance") / f"toys-{key}.npz"
     if path.exists():
@@ -291,7 +291,7 @@ def toy_q_from_data(model: ReducedModel, data: tuple[np.ndarray, ...], lifetime_
 
 OTHER_MEASUREMENTS_BOUND: float = 1.0e-5
 """Bound on the change of the χ² contribution of every two-sided measurement outside
-:data:`~lecture_utils.significance.REDUCED_TERMS` across the library's fit-region points,
+:data:`~lecture_utils.calibration.REDUCED_TERMS` across the library's fit-region points,
 relative to the SM-like point (dimensionless; checked by the tests on the shipped library)."""
 
 
