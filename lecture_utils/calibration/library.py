@@ -32,7 +32,7 @@ def library_path() -> Any:
 
 def _library_points(n_domain: int, n_region: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The SM-like point, seeded uniform points of the domain and of the fit region."""
-    from . import data
+    from .. import data
 
     rng = np.random.default_rng(seed)
     domain = alps.DOMAIN.from_unit(rng.random((n_domain, len(alps.PARAMETERS))))
