@@ -5,8 +5,9 @@ The modules form layers; data flows one way, and a module imports only the layer
 
     cli             every command (python -m lecture_utils …)
     fit             the ALP fit: best fit, profiles, posterior
-    sampling, active, explain, explorer
-                    MCMC, active learning, SHAP, the explorer
+    sampling, active, explain, explorer, calibration
+                    MCMC, active learning, SHAP, the explorer, the ALP's significance
+                    calibrated by pseudo-experiments
     smooth          search coordinates, the smoothed surrogate
     compiled, tuning
                     the surrogate in C; hyperparameter studies
@@ -37,8 +38,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 MODULES: tuple[str, ...] = (
-    "active", "alps", "cli", "compiled", "data", "datasets", "design", "engine", "explain",
-    "explorer", "fit", "plotting", "reweight", "sampling", "smooth", "stats", "surrogate",
+    "active", "alps", "calibration", "cli", "compiled", "data", "datasets", "design", "engine",
+    "explain", "explorer", "fit", "plotting", "reweight", "sampling", "smooth", "stats",
+    "surrogate",
     "testing", "tuning")
 """The public modules, importable as attributes of the package."""
 

@@ -48,8 +48,10 @@ surrogate is wrongly low, so these checks are not optional.
 
 Also here: :func:`cached_table` (ALPaca tables such as :func:`alps.observable_table` and
 :func:`alps.derived_quantities`, cached point by point by :func:`lecture_utils.data.cached_table`),
-:func:`posterior` (chapter 7's sampler with its result cached) and :func:`significance`
-(likelihood-ratio test against a nested hypothesis).
+:func:`posterior` (chapter 7's sampler with its result cached), :func:`significance`
+(likelihood-ratio test against a nested hypothesis, Wilks' theorem) and
+:func:`calibrated_significance` (re-exported from :mod:`lecture_utils.calibration`: the same
+question answered with pseudo-experiments, where Wilks' theorem does not apply).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ from scipy import optimize
 from . import alps, data, design, stats
 from . import surrogate as surrogate_module
 from ._cache import cache_dir, code_fingerprint, content_hash
+from .calibration import CalibratedSignificance, calibrated_significance
 from .smooth import (
     DEFAULT_SMOOTHING,
     FAILED_CHI2,
@@ -86,10 +89,12 @@ __all__ = [
     "SEARCH_BOUNDS",
     "SEARCH_NAMES",
     "BestFit",
+    "CalibratedSignificance",
     "SmoothedSurrogate",
     "SoftTreeEnsemble",
     "best_fit",
     "cached_table",
+    "calibrated_significance",
     "exact_chi2",
     "exact_posterior",
     "from_search",

@@ -20,7 +20,9 @@ Submodules
 :mod:`~lecture_utils.alps.likelihood`
     :func:`chi2`, :func:`chi2_breakdown`, the couplings at m_a;
 :mod:`~lecture_utils.alps.derived`
-    the per-measurement table and derived physical quantities.
+    the per-measurement table and derived physical quantities;
+:mod:`~lecture_utils.alps.terms`
+    every term of the χ² with its prediction, from ALPaca's building blocks.
 
 Every public name is re-exported here: use ``alps.<name>``. To replace a function in a test,
 patch it where it is looked up: callers outside this package use ``alps.<name>``, calls inside it
@@ -74,6 +76,17 @@ from .space import (
     Domain,
     validate_points,
 )
+from .terms import (
+    KSTAR_INVISIBLE,
+    TERM_COLUMNS,
+    Term,
+    TermPredictions,
+    escape_probability,
+    fit_terms,
+    kstar_columns_swapped,
+    term_data,
+    term_predictions,
+)
 from .wrapper import (
     INTEGRATORS,
     SECTOR,
@@ -109,4 +122,7 @@ __all__ = [
     # derived
     "OBSERVABLE_COLUMNS", "observable_table", "DERIVED_COLUMNS", "BELLE2_BKINV",
     "derived_quantities",
+    # terms
+    "TERM_COLUMNS", "KSTAR_INVISIBLE", "Term", "TermPredictions", "fit_terms",
+    "term_predictions", "escape_probability", "term_data", "kstar_columns_swapped",
 ]
