@@ -17,8 +17,8 @@ convergence checks included, setup excluded).
   walkers, the tutorial's moves ``DEMove`` 0.995 + emcee's ``DESnookerMove`` 0.005, a float32
   blob with the log likelihood) calls the log posterior once per walker; the log posterior builds
   the point and its features in Python and calls each library through ctypes, one ``predict()``
-  call per row in a Python loop (the tutorial's wrapper, not ``tl2cgen.Predictor``, whose
-  per-call DMatrix costs more). The tutorial calls two libraries per walker, a gate (in a
+  call per row in a Python loop (the tutorial's own wrapper; it does not use
+  ``tl2cgen.Predictor``). The tutorial calls two libraries per walker, a gate (in a
   penalty) and a regressor; here they are our two stages, combined as in our log posterior, so
   both stacks sample one posterior (checked: the two log posteriors agree to float32 rounding).
   The walkers start at the 50 lowest-χ² training points (the tutorial: its 50 best data
