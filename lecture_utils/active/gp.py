@@ -113,11 +113,13 @@ def _pair(mu: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _norm_cdf(z: np.ndarray) -> np.ndarray:
-    return 0.5 * special.erfc(-z * _SQRT_HALF)
+    with np.errstate(under="ignore"):   # subnormal z: the result is exact anyway
+        return 0.5 * special.erfc(-z * _SQRT_HALF)
 
 
 def _norm_pdf(z: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+    with np.errstate(under="ignore"):   # far tails underflow to 0, which is the answer
+        return np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
 
 
 def expected_improvement(mu: Any, sigma: Any, best: float, xi: float = 0.0) -> np.ndarray:
