@@ -93,8 +93,10 @@ def available_memory(root: Path = CGROUP_ROOT) -> int | None:
 def worker_count(requested: int | None = None, *,
                  memory_per_worker: int = WORKER_MEMORY_BYTES,
                  root: Path = CGROUP_ROOT) -> int:
-    """Worker processes to start: ``requested`` (default: all available CPUs), capped by the
-    CPUs and by the memory that fits ``memory_per_worker`` bytes each beside the main process.
+    """Worker processes to start: ``requested`` (default: the available CPUs), capped by the
+    memory that fits ``memory_per_worker`` bytes each beside the main process (more workers than
+    CPUs are allowed when asked for: they share the CPUs, but a worker that does not fit in
+    memory gets the process tree killed).
 
     Parameters
     ----------
@@ -108,8 +110,7 @@ def worker_count(requested: int | None = None, *,
     Returns
     -------
     int
-        At least 1. When memory or CPUs lower the count below the request (or memory below the
-        CPUs), a :class:`WorkerLimitWarning` says why.
+        At least 1. When memory lowers the count, a :class:`WorkerLimitWarning` says why.
 
     Raises
     ------
@@ -122,11 +123,9 @@ def worker_count(requested: int | None = None, *,
     n = cpus if requested is None else int(requested)
     memory = available_memory(root)
     fit = n if memory is None else max(1, (memory - MAIN_PROCESS_BYTES) // memory_per_worker)
-    allowed = max(1, min(n, cpus, fit))
+    allowed = max(1, min(n, fit))
     if allowed < n:
-        reason = (f"{cpus} CPU(s) available" if allowed == cpus else
-                  f"memory for {allowed} worker(s) of {memory_per_worker / 1e9:.1f} GB "
-                  "beside this process")
-        warnings.warn(f"{n} workers wanted, starting {allowed}: {reason}",
+        warnings.warn(f"{n} workers wanted, starting {allowed}: memory for {allowed} worker(s) "
+                      f"of {memory_per_worker / 1e9:.1f} GB beside this process",
                       WorkerLimitWarning, stacklevel=2)
     return allowed

@@ -29,6 +29,9 @@ def test_a_binder_like_container_gets_one_worker_and_a_message(
     assert res.worker_count(root=root) == 1
     with pytest.warns(res.WorkerLimitWarning, match="starting 1"):
         assert res.worker_count(4, root=root) == 1
+    monkeypatch.setattr(res, "_meminfo_available", lambda: None)
+    roomy = cgroup_v2(tmp_path, "100000 100000", str(64 * GB))
+    assert res.worker_count(4, root=roomy) == 4      # more workers than CPUs when asked
 
 
 def test_memory_limits_workers_below_the_cpus(tmp_path: Path,
