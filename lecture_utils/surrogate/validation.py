@@ -30,6 +30,7 @@ __all__ = [
     "learning_curve",
     "learning_curve_fit",
     "paired_comparison",
+    "pointwise_log_loss",
     "region_iou",
     "regression_metrics",
     "reliability_curve",
@@ -72,6 +73,18 @@ def confusion_counts(truth: Any, predicted: Any) -> dict[str, int]:
             "tn": int((~t & ~p).sum()), "fn": int((t & ~p).sum())}
 
 
+PROBABILITY_CLIP: float = 1e-15
+"""Gate probabilities are clipped to [PROBABILITY_CLIP, 1 − PROBABILITY_CLIP] for the log-loss."""
+
+
+def pointwise_log_loss(labels: Any, probability: Any) -> np.ndarray:
+    """Log-loss of each point, −[y ln p + (1 − y) ln(1 − p)], shape (n,), with ``p`` clipped by
+    :data:`PROBABILITY_CLIP`; its mean is the gate's log-loss."""
+    y = np.asarray(labels, dtype=float)
+    p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+
+
 def gate_metrics(labels: Any, probability: Any, threshold: float = DEFAULT_THRESHOLD
                  ) -> dict[str, float]:
     """ROC AUC, Brier score, log-loss, accuracy and confusion counts of a probabilistic gate.
@@ -79,7 +92,7 @@ def gate_metrics(labels: Any, probability: Any, threshold: float = DEFAULT_THRES
     ``labels`` boolean (n,), ``probability`` in [0, 1] (n,); the confusion is taken at
     ``p ≥ threshold``. AUC is NaN if only one class is present.
     """
-    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+    from sklearn.metrics import brier_score_loss, roc_auc_score
 
     y = np.asarray(labels, dtype=bool)
     p = np.asarray(probability, dtype=float)
@@ -91,7 +104,7 @@ def gate_metrics(labels: Any, probability: Any, threshold: float = DEFAULT_THRES
     out: dict[str, float] = {
         "auc": float(roc_auc_score(y, p)) if both else float("nan"),
         "brier": float(brier_score_loss(y, p)),
-        "log_loss": float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[False, True])),
+        "log_loss": float(pointwise_log_loss(y, p).mean()),
         "accuracy": float(np.mean(y == (p >= threshold))),
         "threshold": float(threshold),
     }
@@ -336,8 +349,7 @@ def paired_comparison(report_a: ValidationReport, report_b: ValidationReport) ->
         return np.abs(r["chi2_regressor"].to_numpy() - r["chi2"].to_numpy())[inside]
 
     def log_loss(r: pd.DataFrame) -> np.ndarray:
-        p = np.clip(r["gate_probability"].to_numpy(), 1e-15, 1 - 1e-15)
-        return -(labels * np.log(p) + (1 - labels) * np.log1p(-p))
+        return pointwise_log_loss(labels, r["gate_probability"].to_numpy())
 
     rows = {}
     for name, loss in (("regressor |error| (region)", abs_error),
