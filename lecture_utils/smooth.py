@@ -175,7 +175,8 @@ class SoftTreeEnsemble:
                 go_left = (x_flat[at] < self.threshold[node]).astype(float)
             else:
                 go_left = special.ndtr((self.threshold[node] - x_flat[at]) / s_flat[at])
-            left_mass = mass * go_left
+            with np.errstate(under="ignore"):   # a negligible mass becomes 0 and is pruned
+                left_mass = mass * go_left
             mass = np.concatenate([left_mass, mass - left_mass])
             node = np.concatenate([self.left_child[node], self.right_child[node]])
             row = np.concatenate([row, row])
