@@ -451,9 +451,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = build_parser().parse_args(argv)
         command = args.func
-    np.seterr(all="warn")
     try:
-        return int(command(args))
+        # numpy's default error handling for the command (whatever an imported library set),
+        # restored afterwards: main() is also called in-process, e.g. by the tests
+        with np.errstate(divide="warn", over="warn", invalid="warn", under="ignore"):
+            return int(command(args))
     except (UsageError, StoreError) as exc:
         print(f"{PROG} {args.command if 'command' in args else argv[0]}: error: {exc}",
               file=sys.stderr)

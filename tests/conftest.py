@@ -42,6 +42,19 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ[_cache.ENV_VAR] = old
 
 
+@pytest.fixture(autouse=True)
+def numpy_error_handling_is_left_alone() -> Iterator[None]:
+    """Fail a test whose code changes numpy's global floating-point error handling
+    (``np.seterr``) and leaves it changed: later tests would see other warnings (an underflow that
+    numpy ignores by default becomes an error under ``-W error``), so results would depend on the
+    order of the tests."""
+    before = np.geterr()
+    yield
+    after = np.geterr()
+    np.seterr(**before)
+    assert after == before, f"numpy error handling changed from {before} to {after}"
+
+
 TEST_CACHE_VAR = "LECTURE_UTILS_TEST_CACHE"
 _session_cache: tempfile.TemporaryDirectory[str] | None = None
 
