@@ -147,7 +147,8 @@ def test_toc_order_and_markdown_table(tmp_path: Path) -> None:
     rows = table.strip().splitlines()
     assert len(rows) == 2 + len(items)
     assert rows[2].startswith("| {doc}`Other <../notebooks/02_other>` | 1 |")
-    assert "{ref}`1 <ex-toy-1>`" in table and "| read a Δχ² threshold | 10 min |" in table
+    assert "{ref}`1 <ex-toy-1>`" in table
+    assert "| read a Δχ² threshold | computer | 10 min |" in table
     assert rows[4].startswith("|  | {ref}`2 <ex-toy-2>`")  # chapter named on its first row only
     assert "*Profiles by hand*" in table  # a goal that was not stated is in italics
     summary = book.time_summary(items)
@@ -155,6 +156,27 @@ def test_toc_order_and_markdown_table(tmp_path: Path) -> None:
     assert summary.loc["A toy chapter", "with goal"] == 2
     assert summary.loc["A toy chapter", "minutes (stated)"] == 30  # 10 + upper end of 15-20
     assert summary.loc["Other", "minutes (stated)"] == 5
+
+
+def test_pen_and_paper_exercises_are_marked(tmp_path: Path) -> None:
+    page = write(tmp_path, "p.md", "# P\n\n```{exercise}\n:label: ex-p-1\n\n"
+                 "% kind: Pen and paper\n\nDerive.\n```\n\n```{exercise}\n\nRun.\n```\n")
+    paper, computer = book.chapter_exercises(page)
+    assert paper.pen_and_paper and paper.kind == "pen and paper"
+    assert not computer.pen_and_paper and computer.kind == "computer"
+    assert "| pen and paper |" in book.exercise_markdown([paper, computer])
+    assert book.time_summary([paper, computer]).loc["P", "pen and paper"] == 1
+    bad = write(tmp_path, "q.md", "# Q\n\n```{exercise}\n\n% kind: homework\n```\n")
+    with pytest.raises(ValueError, match=r"q\.md:5: unknown exercise kind 'homework'"):
+        book.chapter_exercises(bad)
+
+
+def test_every_chapter_has_a_pen_and_paper_exercise() -> None:
+    """A class without laptops can work on every chapter."""
+    items = book.exercises(ROOT)
+    missing = [entry for entry in book.toc_chapters(ROOT / "_toc.yml")
+               if not any(e.chapter == entry and e.pen_and_paper for e in items)]
+    assert not missing, f"chapters without a '% kind: pen and paper' exercise: {missing}"
 
 
 def test_missing_toc_or_chapter_raises(tmp_path: Path) -> None:

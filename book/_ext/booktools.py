@@ -19,6 +19,7 @@ its body (comments are not rendered) give its learning goal and the estimated ti
     The region of interest of the ALP fit is ...
     ```
 
+``% kind: pen and paper`` marks an exercise done on paper, without a laptop (default: computer).
 ``% time:`` takes whole minutes (``10 min``, ``10 minutes``, ``10``) or a range (``10-15 min``,
 whose upper end is used for totals). An exercise without ``% goal:`` is listed with its
 directive title, or else its bold lead-in (``**Seeds.** ...``), or else its first sentence,
@@ -42,7 +43,10 @@ EXERCISE_DIRECTIVES = ("exercise", "exercise-start")
 
 _FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[a-z-]+)\}\s*(?P<arg>.*?)\s*$")
 _OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*?)\s*$")
-_META = re.compile(r"^%\s*(?P<key>goal|time)\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+_META = re.compile(r"^%\s*(?P<key>goal|time|kind)\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+KINDS = ("computer", "pen and paper")
+"""Values of ``% kind:``: an exercise at the computer (the default) or one on paper, without a
+laptop."""
 _MINUTES = re.compile(
     r"^(?:(?P<low>\d+)\s*(?:-|–|to)\s*)?(?P<high>\d+)\s*(?:min|mins|minute|minutes)?\.?$",
     re.IGNORECASE)
@@ -71,6 +75,12 @@ class Exercise:
     minutes_high: int | None
     source: Path
     line: int
+    kind: str = "computer"
+
+    @property
+    def pen_and_paper(self) -> bool:
+        """Whether the exercise is done on paper (``% kind: pen and paper``)."""
+        return self.kind == "pen and paper"
 
     @property
     def learning_goal(self) -> str:
@@ -262,12 +272,17 @@ def chapter_exercises(source: str | Path, *, chapter: str | None = None) -> list
         if "time" in meta:
             low, high = parse_minutes(meta["time"][0], where=f"{source}:{meta['time'][1]}")
         goal = meta["goal"][0] if "goal" in meta else None
+        kind = meta["kind"][0].lower() if "kind" in meta else "computer"
+        if kind not in KINDS:
+            raise ValueError(f"{source}:{meta['kind'][1]}: unknown exercise kind {kind!r}; "
+                             f"write one of {', '.join(KINDS)}")
         directive_title = match["arg"] or None
         summary = directive_title if directive_title else _summary(body[n_option_lines:])
         found.append(Exercise(
             chapter=chapter, chapter_title=title, number=len(found) + 1,
             label=options.get("label") or None, title=directive_title, goal=goal or None,
-            summary=summary, minutes_low=low, minutes_high=high, source=source, line=start + 1))
+            summary=summary, minutes_low=low, minutes_high=high, source=source, line=start + 1,
+            kind=kind))
         i = j + 1
     return found
 
@@ -292,9 +307,9 @@ def exercise_table(items: Iterable[Exercise]) -> pd.DataFrame:
     rows = [{"chapter": e.chapter, "chapter_title": e.chapter_title, "number": e.number,
              "label": e.label, "learning_goal": e.learning_goal, "goal_stated": e.goal is not None,
              "minutes": float(e.minutes_high) if e.minutes_high is not None else float("nan"),
-             "time": e.time_text} for e in items]
+             "time": e.time_text, "kind": e.kind} for e in items]
     columns = ["chapter", "chapter_title", "number", "label", "learning_goal", "goal_stated",
-               "minutes", "time"]
+               "minutes", "time", "kind"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -313,7 +328,7 @@ def exercise_markdown(items: Iterable[Exercise], *, link_prefix: str = "../") ->
     items = list(items)
     if not items:
         return "*No exercises found in the chapters listed in the table of contents.*\n"
-    lines = ["| chapter | exercise | learning goal | time |", "|---|---|---|---|"]
+    lines = ["| chapter | exercise | learning goal | kind | time |", "|---|---|---|---|---|"]
     previous = None
     for e in items:
         chapter = ("" if e.chapter == previous
@@ -321,7 +336,7 @@ def exercise_markdown(items: Iterable[Exercise], *, link_prefix: str = "../") ->
         previous = e.chapter
         exercise = f"{{ref}}`{e.number} <{e.label}>`" if e.label else str(e.number)
         goal = _cell(e.goal) if e.goal else f"*{_cell(e.summary)}*"
-        lines.append(f"| {chapter} | {exercise} | {goal} | {e.time_text or '—'} |")
+        lines.append(f"| {chapter} | {exercise} | {goal} | {e.kind} | {e.time_text or '—'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -330,10 +345,12 @@ def time_summary(items: Iterable[Exercise]) -> pd.DataFrame:
     minutes of those that state one (upper ends of ranges)."""
     table = exercise_table(items)
     if table.empty:
-        return pd.DataFrame(columns=["exercises", "with goal", "with time", "minutes (stated)"])
+        return pd.DataFrame(columns=["exercises", "pen and paper", "with goal", "with time",
+                                     "minutes (stated)"])
     grouped = table.groupby(["chapter", "chapter_title"], sort=False)
     out = pd.DataFrame({
         "exercises": grouped.size(),
+        "pen and paper": grouped["kind"].apply(lambda k: int((k == "pen and paper").sum())),
         "with goal": grouped["goal_stated"].sum().astype(int),
         "with time": grouped["minutes"].count(),
         "minutes (stated)": grouped["minutes"].sum(min_count=1),
