@@ -136,3 +136,19 @@ def prose_of(text: str, tmp: Path | None = None) -> str:
         path = Path(folder) / "page.md"
         path.write_text(text, encoding="utf-8")
         return prose(path)
+
+
+def notation_symbols() -> list[str]:
+    """The symbols in the first column of the tables of ``book/notation.md``."""
+    text = (ROOT / "book" / "notation.md").read_text(encoding="utf-8")
+    cells = [line.split("|")[1] for line in text.splitlines()
+             if line.startswith("| $")]
+    return [symbol for cell in cells for symbol in re.findall(r"\$([^$]+)\$", cell)]
+
+
+def test_the_notation_page_lists_the_symbols_the_chapters_use() -> None:
+    symbols = notation_symbols()
+    assert len(symbols) > 30
+    chapters = "".join(path.read_text(encoding="utf-8") for path in CHAPTERS)
+    unused = [symbol for symbol in symbols if symbol not in chapters]
+    assert not unused, f"book/notation.md lists symbols no chapter uses: {unused}"
