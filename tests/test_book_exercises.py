@@ -179,6 +179,19 @@ def test_every_chapter_has_a_pen_and_paper_exercise() -> None:
     assert not missing, f"chapters without a '% kind: pen and paper' exercise: {missing}"
 
 
+def test_prose_words_leave_out_code_and_display_math(tmp_path: Path) -> None:
+    page = write(tmp_path, "w.md", "---\njupytext: {}\n---\n# Two words\n\n"
+                 "```{code-cell} ipython3\nx = many(words, in, code)\n```\n\n"
+                 "$$\na + b = c\n$$\n\nThree more words, and $x$.\n")
+    assert book.prose_words(page) == 2 + 5  # "Two words" + "Three more words and x"
+
+
+def test_reading_table_has_a_row_per_chapter() -> None:
+    table = book.reading_table(ROOT)
+    assert len(table) == len(book.toc_chapters(ROOT / "_toc.yml"))
+    assert (table["reading (min)"] > 5).all() and (table["pen and paper"] >= 1).all()
+
+
 def test_missing_toc_or_chapter_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no table of contents"):
         book.exercises(tmp_path)

@@ -358,6 +358,45 @@ def time_summary(items: Iterable[Exercise]) -> pd.DataFrame:
     return out.reset_index(level="chapter", drop=True).rename_axis("chapter")
 
 
+WORDS_PER_MINUTE = 150
+"""Reading speed assumed for technical prose with equations (words per minute)."""
+
+_CODE_FENCE = re.compile(r"^(`{3,}|:{3,})\{code-cell\}.*?^\1\s*$", re.MULTILINE | re.DOTALL)
+_DISPLAY_MATH = re.compile(r"\$\$.*?\$\$", re.DOTALL)
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def prose_words(source: str | Path) -> int:
+    """Number of words of prose in a MyST Markdown file: front matter, code cells and display
+    math are left out (inline math and roles count as words)."""
+    lines = Path(source).read_text(encoding="utf-8").splitlines()
+    text = "\n".join(lines[_strip_front_matter(lines):])
+    text = _DISPLAY_MATH.sub(" ", _CODE_FENCE.sub(" ", text))
+    return len(_WORD.findall(text))
+
+
+def reading_table(root: str | Path, *, toc: str = "_toc.yml", folder: str = "notebooks",
+                  words_per_minute: int = WORDS_PER_MINUTE) -> pd.DataFrame:
+    """Per chapter (toc order): prose words, reading minutes, exercises, pen-and-paper
+    exercises and the stated exercise minutes."""
+    root = Path(root)
+    items = exercises(root, toc=toc, folder=folder)
+    rows = []
+    for entry in toc_chapters(root / toc, folder=folder):
+        path = root / f"{entry}.md"
+        mine = [e for e in items if e.chapter == entry]
+        words = prose_words(path)
+        rows.append({
+            "chapter": _chapter_title(path.read_text(encoding="utf-8").splitlines(), entry),
+            "prose words": words,
+            "reading (min)": round(words / words_per_minute),
+            "exercises": len(mine),
+            "pen and paper": sum(e.pen_and_paper for e in mine),
+            "exercises (min)": sum(e.minutes_high or 0 for e in mine),
+        })
+    return pd.DataFrame(rows).set_index("chapter")
+
+
 # ---------------------------------------------------------------------------------------------
 # Sphinx hook (``_config.yml``: ``sphinx: local_extensions: {booktools: book/_ext}``)
 # ---------------------------------------------------------------------------------------------
