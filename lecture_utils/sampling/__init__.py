@@ -88,6 +88,7 @@ from .mh import metropolis
 from .moves import DEFAULT_MOVES, DEMove, SnookerMove, default_moves
 from .posterior import COMBINATIONS, LogPosterior, initial_ball, log_posterior, posterior_mode
 from .prior import (
+    FA_MAX_TUTORIAL_GEV,
     LOG10_FA_TUTORIAL,
     SAMPLING_NAMES,
     Prior,
@@ -104,6 +105,7 @@ __all__ = [
     "DEFAULT_MAX_STEPS",
     "DEFAULT_MOVES",
     "DEFAULT_N_WALKERS",
+    "FA_MAX_TUTORIAL_GEV",
     "LOG10_FA_TUTORIAL",
     "MIN_ESS",
     "RHAT_MAX",

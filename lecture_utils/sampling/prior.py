@@ -19,6 +19,7 @@ import numpy as np
 from .. import alps, smooth
 
 __all__ = [
+    "FA_MAX_TUTORIAL_GEV",
     "LOG10_FA_TUTORIAL",
     "SAMPLING_NAMES",
     "Prior",
@@ -37,6 +38,10 @@ SAMPLING_NAMES: tuple[str, ...] = smooth.SEARCH_NAMES
 
 LOG10_FA_TUTORIAL: tuple[float, float] = (7.5, 0.2)
 """The reference tutorial's Gaussian prior on log10(f_a/GeV): mean, standard deviation."""
+
+FA_MAX_TUTORIAL_GEV: float = 3.3e7
+"""Upper end of the reference tutorial's training domain in f_a (GeV): its surrogate, and so its
+posterior, stop there."""
 
 
 # --------------------------------------------------------------------------------------------
