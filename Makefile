@@ -161,12 +161,19 @@ lock: venv
 	$(UV_COMPILE) --extra dev -o $(DEV_LOCK)
 	$(MAKE) binder/requirements.txt
 
-# Binder installs binder/requirements.txt: a verbatim copy of the dev lock (tests/test_binder.py
-# checks it).
-binder/requirements.txt: $(DEV_LOCK)
-	{ echo '# Binder environment: an exact copy of ../requirements-dev.lock (tests/test_binder.py checks that the'; \
-	  echo '# pins agree; regenerate with: make binder/requirements.txt). The package itself is installed by postBuild.'; \
-	  cat $(DEV_LOCK); } > $@
+# Binder installs binder/requirements.txt: the runtime lock's pins plus the "binder" extra
+# (JupyterLab, jupytext, jupyterlab-myst, myst-nb) — no tools to build or test the book
+# (tests/test_binder.py checks it).
+binder/requirements.txt: $(LOCK) pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 --python-platform x86_64-manylinux_2_28 \
+	    --generate-hashes --quiet --custom-compile-command "make lock" $(UV_ARGS) \
+	    --extra binder -c $(LOCK) -o $@.tmp
+	{ echo '# Binder environment (Linux, Python 3.12): the runtime lock plus what JupyterLab needs to open the'; \
+	  echo '# chapters as notebooks (extra "binder" of pyproject.toml; the runtime pins are those of'; \
+	  echo '# ../requirements.lock, which tests/test_binder.py checks). Regenerate with: make lock. The package'; \
+	  echo '# itself is installed by postBuild.'; \
+	  cat $@.tmp; } > $@
+	rm -f $@.tmp
 
 # (benchmarks/ may not exist yet in a fresh clone: git keeps no empty folders)
 lint: venv

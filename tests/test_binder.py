@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -60,18 +61,68 @@ def read_pins(path: Path) -> dict[str, str]:
     return pins
 
 
-def test_binder_requirements_pin_the_lock_exactly() -> None:
-    lock = read_pins(ROOT / "requirements-dev.lock")
+def pins_for_this_platform(path: Path) -> set[str]:
+    """Names pinned in ``path`` whose environment marker holds here (Linux, Python 3.12, like
+    Binder): a universal lock also pins, e.g., xgboost for macOS only."""
+    from packaging.markers import Marker
+
+    names = set()
+    for _, line in logical_lines(path):
+        match = PIN.match(line)
+        if match is None:
+            continue
+        requirement = line.split("--hash", 1)[0]
+        marker = requirement.split(";", 1)[1].strip() if ";" in requirement else ""
+        if not marker or Marker(marker).evaluate():
+            names.add(_normalise(match.group(1)))
+    return names
+
+
+def test_binder_pins_the_runtime_lock_exactly() -> None:
+    """Binder runs the chapters with exactly the versions the runtime lock pins."""
+    lock = {name: version for name, version in read_pins(ROOT / "requirements.lock").items()
+            if name in pins_for_this_platform(ROOT / "requirements.lock")}
     binder = read_pins(BINDER / "requirements.txt")
-    assert lock, "requirements-dev.lock has no pins"
+    assert lock, "requirements.lock has no pins"
     missing = sorted(set(lock) - set(binder))
-    extra = sorted(set(binder) - set(lock))
     differ = {n: (lock[n], binder[n]) for n in set(lock) & set(binder) if lock[n] != binder[n]}
-    assert not (missing or extra or differ), (
-        "binder/requirements.txt drifted from requirements-dev.lock "
-        f"(run `make binder/requirements.txt`): missing {missing}, extra {extra}, "
-        f"different versions (lock, binder) {differ}"
-    )
+    assert not (missing or differ), (
+        "binder/requirements.txt drifted from requirements.lock (run `make lock`): "
+        f"missing {missing}, different versions (lock, binder) {differ}")
+
+
+DEV_ONLY = ("pytest", "nbval", "playwright", "jupyter-book", "sphinx-exercise", "ruff",
+            "import-linter", "uv")
+"""Tools that build or test the book: the dev lock has them, Binder must not."""
+
+
+def test_binder_is_lean() -> None:
+    binder = read_pins(BINDER / "requirements.txt")
+    dev = read_pins(ROOT / "requirements-dev.lock")
+    assert all(name in dev for name in DEV_ONLY), "DEV_ONLY names a package the dev lock lacks"
+    present = [name for name in DEV_ONLY if name in binder]
+    assert not present, f"binder/requirements.txt installs build/test tools: {present}"
+    assert len(binder) < len(dev)
+
+
+def test_binder_jupyterlab_agrees_with_repo2docker() -> None:
+    """repo2docker's default notebook server wants jupyterlab < 4.5."""
+    major, minor = (int(v) for v in read_pins(BINDER / "requirements.txt")["jupyterlab"]
+                    .split(".")[:2])
+    assert (major, minor) < (4, 5)
+
+
+def test_binder_opens_the_chapters_as_notebooks() -> None:
+    """postBuild installs JupyterLab settings that make jupytext's notebook view the default
+    viewer of Markdown (the chapters are MyST Markdown)."""
+    settings_file = BINDER / "jupyterlab-settings" / "docmanager.jupyterlab-settings"
+    text = "\n".join(line for line in settings_file.read_text().splitlines()
+                     if not line.strip().startswith("//"))
+    viewers = json.loads(text)["defaultViewers"]
+    assert viewers["markdown"] == "Jupytext Notebook"
+    post_build = (BINDER / "postBuild").read_text()
+    assert "docmanager-extension" in post_build and settings_file.name in post_build
+    assert "jupyterlab-myst" in read_pins(BINDER / "requirements.txt")
 
 
 def test_binder_python_matches_the_project() -> None:
@@ -81,7 +132,7 @@ def test_binder_python_matches_the_project() -> None:
     assert requires.startswith(">=3.12") or "3.12" in requires
 
 
-@pytest.mark.parametrize("package", ["jupytext", "ipykernel", "lecture_utils"])
+@pytest.mark.parametrize("package", ["jupytext", "ipykernel", "myst-nb", "lecture_utils"])
 def test_binder_installs_what_the_notebooks_need(package: str) -> None:
     """jupytext opens the .md chapters as notebooks; the package is installed by postBuild."""
     if package == "lecture_utils":
