@@ -684,18 +684,9 @@ def posterior(prior: Any = "loguniform", seed: int = 0, *, surrogate: Any = None
         For an unknown prior, a ``seed`` that is not an integer ≥ 0, or invalid settings of the
         sampler.
     """
-    import logging
     import pickle
 
-    # arviz (imported by the sampler) announces its plotting backend at INFO level on import;
-    # that is not a message for a reader of the book
-    arviz_logger = logging.getLogger("arviz")
-    level = arviz_logger.level
-    arviz_logger.setLevel(logging.WARNING)
-    try:
-        from . import sampling
-    finally:
-        arviz_logger.setLevel(level)
+    from . import sampling
 
     pr = sampling.as_prior(prior)
     seed = _check_int(seed, "seed", 0)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from . import alps
 from . import surrogate as surrogate_module
+from ._progress import quiet_logger
 from .sampling import PosteriorResult
 
 __all__ = [
@@ -199,7 +200,8 @@ def reweight(draws: Any, chi2_sampled: Any, chi2_exact: Any, *,
         For mismatched shapes, fewer than two draws, non-finite ``chi2_sampled``, or no draw
         with a finite exact χ².
     """
-    from arviz_stats.base import array_stats
+    with quiet_logger("arviz"):
+        from arviz_stats.base import array_stats
 
     pts = np.asarray(draws, dtype=float)
     sampled = np.asarray(chi2_sampled, dtype=float)

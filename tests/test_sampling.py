@@ -608,3 +608,20 @@ def test_course_posterior_lies_where_the_exact_chi2_agrees(
     summary = sampling.spot_check_summary(checks)
     assert summary.loc["all", "share in exact region"] > 0.8
     assert summary.loc["all", "MAE in region"] < 1.0
+
+
+def test_diagnostics_import_arviz_without_log_messages() -> None:
+    """arviz announces its plotting backend at INFO level on import; a reader of the book (whose
+    root logger may be at INFO) must not see it."""
+    import subprocess
+    import sys
+
+    code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
+            "import numpy as np\n"
+            "from lecture_utils.sampling import diagnostics\n"
+            "diagnostics.rhat_ess(np.random.default_rng(0).normal(size=(50, 4, 2)))\n"
+            "logging.getLogger('arviz').info('after the import: shown')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert "INFO:arviz:after the import: shown" in proc.stderr  # the filter is removed again
+    assert "backend" not in proc.stderr, proc.stderr

@@ -7,6 +7,8 @@ from typing import Any
 import emcee
 import numpy as np
 
+from .._progress import quiet_logger
+
 __all__ = ["TAIL_PROB", "autocorr_time", "chain_diagnostics", "rhat_ess"]
 
 TAIL_PROB: tuple[float, float] = (0.05, 0.95)
@@ -82,7 +84,8 @@ def rhat_ess(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     # arviz 1.x: the array functions live in arviz_stats (``arviz.rhat`` is the same function;
     # importing arviz_stats alone avoids loading the plotting half of arviz)
-    import arviz_stats as azs
+    with quiet_logger("arviz"):
+        import arviz_stats as azs
 
     if x.ndim != 3 or x.shape[0] < 4:
         raise ValueError(f"need a chain of shape (n_steps ≥ 4, n_walkers, ndim), got {x.shape}")
