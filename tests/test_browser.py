@@ -366,8 +366,6 @@ def test_code_and_outputs_fit_the_column(report: PageReport) -> None:
     assert not wide, f"{report.page}: content wider than the text column: {wide}"
 
 
-@pytest.mark.xfail(strict=False, reason="layout check new: printed lines and tables of some pages "
-                   "are still wider than the column (see the session note); remove once fixed")
 @pytest.mark.parametrize("report", PAGES, indirect=True)
 def test_figures_are_readable(report: PageReport) -> None:
     """Output figures are shown at ≥ 70 % of their natural width (a shrunk figure shrinks its
