@@ -59,6 +59,7 @@ from .build import (
     DEFAULT_OPTIONS,
     FORMAT_VERSION,
     CompileOptions,
+    capture_output,
     compile_booster_library,
     generated_sources,
 )
@@ -137,6 +138,7 @@ __all__ = [
     "check_points",
     "clear_memo",
     "compile_booster",
+    "capture_output",
     "compile_booster_library",
     "compile_surrogate",
     "default_threads",

@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "FORMAT_VERSION",
     "CompileOptions",
+    "capture_output",
     "clear_libraries",
     "compile_booster_library",
     "generated_sources",
@@ -155,9 +156,15 @@ DEFAULT_OPTIONS = CompileOptions()
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[io.StringIO]:
-    """Capture tl2cgen's chatter: Python ``print`` (its log callback) and C-level stderr
-    (the bundled treelite's version notice)."""
+def capture_output() -> Iterator[io.StringIO]:
+    """Capture tl2cgen's chatter while the block runs: Python ``print`` (its log callback) and
+    C-level stderr (the bundled treelite's version notice).
+
+    Yields
+    ------
+    io.StringIO
+        Everything captured; complete when the block has ended.
+    """
     buf = io.StringIO()
     with tempfile.TemporaryFile(mode="w+b") as err, contextlib.redirect_stdout(buf):
         try:
@@ -185,7 +192,7 @@ def generated_sources(booster: Any, params: dict[str, Any] | None = None) -> dic
     import treelite
 
     booster = getattr(booster, "get_booster", lambda: booster)()
-    with tempfile.TemporaryDirectory() as tmp, _quiet():
+    with tempfile.TemporaryDirectory() as tmp, capture_output():
         model = treelite.frontend.from_xgboost(booster)
         tl2cgen.generate_c_code(model, tmp, dict(params or {}))
         return {p.name: p.read_text() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
@@ -226,7 +233,7 @@ def _build(raw: bytes, n_features: int, compiler: tuple[str, str], options: Comp
     src = target / "src"
     src.mkdir(parents=True)
     t0 = time.perf_counter()
-    with _quiet() as chatter:
+    with capture_output() as chatter:
         model = treelite.frontend.from_xgboost(booster)
         n_units = max(1, -(-int(booster.num_boosted_rounds()) // int(options.trees_per_unit)))
         if options.layout != "if-else":
