@@ -356,14 +356,21 @@ def test_output_figures_have_alt_text(report: PageReport) -> None:
     assert not missing, f"{len(missing)} figure(s) without alt text on {report.page}: {missing}"
 
 
-@pytest.mark.xfail(strict=False, reason="layout check new: printed lines and tables of some pages "
-                   "are still wider than the column (see the session note); remove once fixed")
 @pytest.mark.parametrize("report", PAGES, indirect=True)
 def test_code_and_outputs_fit_the_column(report: PageReport) -> None:
-    """At a 1280-px window no code cell, printed output or table scrolls sideways."""
-    wide = {k: report.layout[k] for k in ("wide_code", "wide_output", "wide_table")
-            if report.layout[k]}
+    """At a 1280-px window no code cell or printed output scrolls sideways (code is formatted to
+    79 characters, book/_static/book.css sizes it to fit; long printed lines wrap)."""
+    wide = {k: report.layout[k] for k in ("wide_code", "wide_output") if report.layout[k]}
     assert not wide, f"{report.page}: content wider than the text column: {wide}"
+
+
+@pytest.mark.xfail(strict=False, reason="some tables of results (a dozen columns) are still wider "
+                   "than the column; remove once each is trimmed")
+@pytest.mark.parametrize("report", PAGES, indirect=True)
+def test_tables_fit_the_column(report: PageReport) -> None:
+    """At a 1280-px window no table of results scrolls sideways."""
+    assert not report.layout["wide_table"], (
+        f"{report.page}: tables wider than the text column: {report.layout['wide_table']}")
 
 
 @pytest.mark.parametrize("report", PAGES, indirect=True)
