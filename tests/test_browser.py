@@ -364,8 +364,6 @@ def test_code_and_outputs_fit_the_column(report: PageReport) -> None:
     assert not wide, f"{report.page}: content wider than the text column: {wide}"
 
 
-@pytest.mark.xfail(strict=False, reason="some tables of results (a dozen columns) are still wider "
-                   "than the column; remove once each is trimmed")
 @pytest.mark.parametrize("report", PAGES, indirect=True)
 def test_tables_fit_the_column(report: PageReport) -> None:
     """At a 1280-px window no table of results scrolls sideways."""

@@ -104,11 +104,13 @@ def test_every_pasted_name_is_glued_on_its_page(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
     pasted = set(GLUE_ROLE.findall(text))
     code = "\n".join(re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", text, flags=re.S))
-    # names built in a loop, e.g. glue(f"first_{stage}", …): a literal prefix and one field
-    prefixes = re.findall(r"\bf[\"']([A-Za-z_]\w*_)\{\w+\}[\"']", code)
+    # names built in a loop, e.g. glue(f"first_{stage}", …) or f"a_{key}_b": a literal prefix,
+    # one field and an optional literal suffix
+    patterns = re.findall(r"\bf[\"']([A-Za-z_]\w*_)\{\w+\}(\w*)[\"']", code)
     missing = sorted(n for n in pasted if f'"{n}"' not in code and f"'{n}'" not in code
-                     and not any(n.startswith(p) and n[len(p):].isidentifier()
-                                 for p in prefixes))
+                     and not any(n.startswith(p) and n.endswith(s)
+                                 and n[len(p):len(n) - len(s)].isidentifier()
+                                 for p, s in patterns))
     assert not missing, f"{page.name} pastes names it never glues: {missing}"
 
 
