@@ -44,7 +44,8 @@ EXERCISE_DIRECTIVES = ("exercise", "exercise-start")
 _FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[a-z-]+)\}\s*(?P<arg>.*?)\s*$")
 _OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*?)\s*$")
 _META = re.compile(r"^%\s*(?P<key>goal|time|kind)\s*:\s*(?P<value>.*?)\s*$", re.IGNORECASE)
-KINDS = ("computer", "pen and paper")
+PEN_AND_PAPER = "pen and paper"
+KINDS = ("computer", PEN_AND_PAPER)
 """Values of ``% kind:``: an exercise at the computer (the default) or one on paper, without a
 laptop."""
 _MINUTES = re.compile(
@@ -80,7 +81,7 @@ class Exercise:
     @property
     def pen_and_paper(self) -> bool:
         """Whether the exercise is done on paper (``% kind: pen and paper``)."""
-        return self.kind == "pen and paper"
+        return self.kind == PEN_AND_PAPER
 
     @property
     def learning_goal(self) -> str:
@@ -350,7 +351,7 @@ def time_summary(items: Iterable[Exercise]) -> pd.DataFrame:
     grouped = table.groupby(["chapter", "chapter_title"], sort=False)
     out = pd.DataFrame({
         "exercises": grouped.size(),
-        "pen and paper": grouped["kind"].apply(lambda k: int((k == "pen and paper").sum())),
+        "pen and paper": grouped["kind"].apply(lambda k: int((k == PEN_AND_PAPER).sum())),
         "with goal": grouped["goal_stated"].sum().astype(int),
         "with time": grouped["minutes"].count(),
         "minutes (stated)": grouped["minutes"].sum(min_count=1),
