@@ -140,3 +140,32 @@ def test_bibliography_and_citations() -> None:
             cited.update(key.strip() for key in group.split(","))
     unknown = sorted(cited - set(keys))
     assert not unknown, f"cited but not in {bibfile}: {unknown}"
+
+
+# The key statements are definition / theorem blocks (sphinx-proof), numbered and referable.
+KEY_STATEMENTS = {
+    "01_statistics.md": {"thm-wilks": "theorem", "def-profile": "definition"},
+    "06_shap.md": {"def-shapley": "definition", "thm-shapley": "theorem"},
+    "07_mcmc.md": {"def-detailed-balance": "definition", "def-affine-invariance": "definition"},
+}
+PRF_BLOCK = re.compile(r"^```\{prf:(\w+)\}[^\n]*\n:label: ([\w-]+)$", re.MULTILINE)
+
+
+def test_sphinx_proof_is_enabled() -> None:
+    assert "sphinx_proof" in load_yaml("_config.yml")["sphinx"]["extra_extensions"]
+
+
+@pytest.mark.parametrize("chapter", sorted(KEY_STATEMENTS))
+def test_key_statements_are_proof_blocks(chapter: str) -> None:
+    text = (NOTEBOOK_DIR / chapter).read_text(encoding="utf-8")
+    blocks = {label: kind for kind, label in PRF_BLOCK.findall(text)}
+    for label, kind in KEY_STATEMENTS[chapter].items():
+        assert blocks.get(label) == kind, f"{chapter}: no {{prf:{kind}}} labelled {label}"
+
+
+def test_every_proof_block_is_referenced() -> None:
+    sources = {p: p.read_text(encoding="utf-8") for p in CHAPTERS}
+    everything = "\n".join(sources.values())
+    for path, text in sources.items():
+        for _, label in PRF_BLOCK.findall(text):
+            assert f"{{prf:ref}}`{label}`" in everything, f"{path.name}: {label} is never cited"
