@@ -197,7 +197,7 @@ JS_LAYOUT = """() => {
         && el.checkVisibility({opacityProperty: true, visibilityProperty: true});
     const wider = (el) => visible(el) && el.scrollWidth > el.clientWidth + 2;
     const out = {wide_code: [], wide_output: [], wide_table: [], shrunk_image: [],
-                 uncaptioned_figure: [], noisy_output: []};
+                 uncaptioned_figure: [], noisy_output: [], wide_math: []};
     for (const el of document.querySelectorAll(".cell_input pre")) {
         if (wider(el)) out.wide_code.push(short(el));
     }
@@ -224,6 +224,14 @@ JS_LAYOUT = """() => {
         const figure = img.closest("figure");
         if (!figure || !figure.querySelector("figcaption")) {
             out.uncaptioned_figure.push(img.getAttribute("src"));
+        }
+    }
+    for (const el of document.querySelectorAll("div.math mjx-container")) {
+        if (!visible(el)) continue;
+        const math = el.querySelector("mjx-math") || el;
+        if (el.scrollWidth > el.clientWidth + 2
+                || math.getBoundingClientRect().width > columnWidth + 2) {
+            out.wide_math.push(short(el.parentElement));
         }
     }
     const noise = /at 0x[0-9a-f]{6,}>|^INFO:|np\\.float64\\(|dtype: (int|float)\\d+\\s*$/m;
@@ -369,6 +377,13 @@ def test_tables_fit_the_column(report: PageReport) -> None:
     """At a 1280-px window no table of results scrolls sideways."""
     assert not report.layout["wide_table"], (
         f"{report.page}: tables wider than the text column: {report.layout['wide_table']}")
+
+
+@pytest.mark.parametrize("report", PAGES, indirect=True)
+def test_equations_fit_the_column(report: PageReport) -> None:
+    """At a 1280-px window no displayed equation is wider than the text column."""
+    assert not report.layout["wide_math"], (
+        f"{report.page}: equations wider than the text column: {report.layout['wide_math']}")
 
 
 @pytest.mark.parametrize("report", PAGES, indirect=True)
