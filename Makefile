@@ -4,6 +4,7 @@
 #   make check-book open every page of the built book in headless Chromium and check it (after make book)
 #   make test       install (if needed); import-linter, unit tests + nbval over every notebook (not slow)
 #   make test-slow  the slow end-to-end tests (pytest -m slow)
+#   make test-binder the Binder simulation: every notebook on one CPU in a fresh Binder environment
 #   make lint       ruff over the package, tests and benchmarks; import-linter (the layers)
 #   make lock       regenerate requirements.lock and requirements-dev.lock from pyproject.toml (uv)
 #   make clean      remove build outputs (keeps .venv);  make distclean also removes .venv
@@ -57,10 +58,10 @@ NPM_STAMP := $(NPM_DIR)/.installed
 # GitHub workflows) for `make test` too, when npm is there (without npm that test is skipped).
 NPM_FOR_TESTS := $(if $(shell command -v npm),$(NPM_STAMP))
 
-.PHONY: help venv lock test test-slow book check-book mathjax lint clean distclean nb-cache
+.PHONY: help venv lock test test-slow test-binder book check-book mathjax lint clean distclean nb-cache
 
 help:
-	@sed -n '3,10p' Makefile | sed 's/^# *//'
+	@sed -n '3,11p' Makefile | sed 's/^# *//'
 
 venv: $(STAMP)
 
@@ -98,8 +99,16 @@ test: venv $(NPM_FOR_TESTS)
 
 # pytest exits 5 when nothing is selected: no slow test is not a failure.
 test-slow: venv
-	$(TEST_ENV) $(BIN)/python -m pytest -m slow --durations=15 $(PYTEST_ARGS) || { status=$$?; \
+	$(TEST_ENV) $(BIN)/python -m pytest -m "slow and not binder" --durations=15 $(PYTEST_ARGS) \
+	    || { status=$$?; \
 	    if [ $$status -eq 5 ]; then echo "no slow tests selected"; else exit $$status; fi; }
+
+# The Binder simulation (tens of minutes, needs the package index): a fresh environment from
+# binder/ with its postBuild, then every notebook on one CPU, timed and its memory measured; the
+# report is written to _build/binder-measurements.json (copy it to binder/measurements.json,
+# which the how-to-run page shows).
+test-binder: venv
+	$(TEST_ENV) $(BIN)/python -m pytest -m binder -s $(PYTEST_ARGS)
 
 # Wipe the notebook cache when the package's fingerprint or the environment changed.
 nb-cache: venv
@@ -177,7 +186,7 @@ binder/requirements.txt: $(LOCK) pyproject.toml
 
 # (benchmarks/ may not exist yet in a fresh clone: git keeps no empty folders)
 lint: venv
-	$(BIN)/ruff check $(wildcard lecture_utils tests benchmarks book/_ext)
+	$(BIN)/ruff check $(wildcard lecture_utils tests benchmarks book/_ext binder)
 	$(BIN)/lint-imports
 
 clean:

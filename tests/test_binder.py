@@ -188,40 +188,109 @@ def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> f
     return seconds
 
 
-@pytest.mark.slow
-def test_binder_environment_executes_a_chapter(tmp_path: Path) -> None:
+def _binder_environment(tmp_path: Path, *, warm: bool) -> tuple[Path, Path, dict[str, str],
+                                                                  dict[str, float]]:
     """Install binder/ exactly as Binder's Python build pack does (``pip install -r
     binder/requirements.txt``, then ``binder/postBuild`` from the repository root) into a fresh
-    virtual environment over a clean copy of the repository, then open a chapter through jupytext
-    and execute it with nbclient in that environment. Needs the package index (minutes)."""
+    virtual environment over a clean copy of the repository. The caches go to a fresh folder
+    (``XDG_CACHE_HOME``), as in a new image; ``warm=False`` skips postBuild's warming run.
+    Returns the clone, the venv's bin folder, the environment and the timings [s]."""
     if sys.version_info[:2] != (3, 12):
         pytest.skip("binder/runtime.txt asks for Python 3.12; run this test with it")
     clone = tmp_path / "repo"
     for rel in _repository_files():
         (clone / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, clone / rel)
-    chapter = clone / BINDER_CHAPTER
-    assert chapter.is_file(), f"{BINDER_CHAPTER} is not in the repository"
     venv = tmp_path / "binder-venv"
     bin_dir = venv / "bin"
     env = {k: v for k, v in os.environ.items()
-           if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "MPLBACKEND"}}
+           if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "MPLBACKEND",
+                        "LECTURE_UTILS_CACHE", "LECTURE_UTILS_TEST_CACHE"}}
     env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv),
-               LECTURE_UTILS_PROGRESS="0", PIP_DISABLE_PIP_VERSION_CHECK="1")
+               LECTURE_UTILS_PROGRESS="0", PIP_DISABLE_PIP_VERSION_CHECK="1",
+               XDG_CACHE_HOME=str(tmp_path / "cache"),
+               LECTURE_UTILS_BINDER_WARM="1" if warm else "0")
     timings = {"venv": _run([sys.executable, "-m", "venv", str(venv)], cwd=clone, env=env,
                             timeout=300)}
     timings["pip install -r binder/requirements.txt"] = _run(
         [str(bin_dir / "python"), "-m", "pip", "install", "-r", "binder/requirements.txt"],
         cwd=clone, env=env, timeout=1800)
     timings["binder/postBuild"] = _run([str(clone / "binder" / "postBuild")], cwd=clone, env=env,
-                                       timeout=600)
+                                       timeout=3600)
     # the package is imported from the clone, not from this checkout
     where = subprocess.run([str(bin_dir / "python"), "-c",
                             "import lecture_utils; print(lecture_utils.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert Path(where.stdout.strip()).is_relative_to(clone), where.stdout
+    return clone, bin_dir, env, timings
+
+
+@pytest.mark.slow
+def test_binder_environment_executes_a_chapter(tmp_path: Path) -> None:
+    """A fresh environment installed from binder/ as Binder does opens a chapter through
+    jupytext and executes it with nbclient. Needs the package index (minutes)."""
+    clone, bin_dir, env, timings = _binder_environment(tmp_path, warm=False)
+    chapter = clone / BINDER_CHAPTER
+    assert chapter.is_file(), f"{BINDER_CHAPTER} is not in the repository"
     timings[f"execute {BINDER_CHAPTER}"] = _run(
         [str(bin_dir / "python"), "-c", EXECUTE_CHAPTER, str(chapter), str(chapter.parent)],
         cwd=clone, env=env, timeout=1200)
     print("Binder environment timings [s]: "
           + ", ".join(f"{k}: {v:.0f}" for k, v in timings.items()))
+
+
+# What a Binder container gives (mybinder.org: 1 CPU guaranteed, 2 GB of memory) and what a
+# student should wait at most for a chapter there.
+BINDER_CPUS = 1
+BINDER_MEMORY_MB = 2048
+BINDER_CHAPTER_SECONDS = 180
+BINDER_REPORT = ROOT / "_build" / "binder-measurements.json"
+MEASURED = BINDER / "measurements.json"
+
+
+@pytest.mark.slow
+@pytest.mark.binder
+def test_binder_simulation_every_notebook_on_one_cpu(tmp_path: Path) -> None:
+    """The Binder simulation: a fresh environment from binder/ whose postBuild warms the caches,
+    then every notebook of the book executed on one CPU, each within the time and memory a
+    Binder container gives (peak memory of the kernel and its worker processes). The report
+    goes to _build/binder-measurements.json (copied to binder/measurements.json for the book)."""
+    clone, bin_dir, env, timings = _binder_environment(tmp_path, warm=True)
+    report = tmp_path / "report.json"
+    proc = subprocess.run([str(bin_dir / "python"), "binder/chapters.py",
+                           "--cpus", str(BINDER_CPUS), "--report", str(report)],
+                          cwd=clone, env=env, capture_output=True, text=True, timeout=7200)
+    print(proc.stdout)
+    assert report.is_file(), proc.stderr[-4000:]
+    measured = json.loads(report.read_text())
+    measured["postbuild_seconds"] = round(timings["binder/postBuild"])
+    BINDER_REPORT.parent.mkdir(exist_ok=True)
+    BINDER_REPORT.write_text(json.dumps(measured, indent=1) + "\n")
+    assert proc.returncode == 0, f"a notebook failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    assert measured["cpus"] == BINDER_CPUS
+    too_slow = [r for r in measured["notebooks"] if r["seconds"] > BINDER_CHAPTER_SECONDS]
+    too_big = [r for r in measured["notebooks"] if r["peak_mb"] > BINDER_MEMORY_MB]
+    assert not too_slow, f"slower than {BINDER_CHAPTER_SECONDS} s on one CPU: {too_slow}"
+    assert not too_big, f"more than {BINDER_MEMORY_MB} MB: {too_big}"
+
+
+def test_measured_binder_report_meets_the_goals() -> None:
+    """binder/measurements.json (the last simulation's report, shown on the how-to-run page)
+    covers every notebook of the book and meets the goals."""
+    sys.path.insert(0, str(BINDER))
+    try:
+        from chapters import book_notebooks
+    finally:
+        sys.path.remove(str(BINDER))
+    measured = json.loads(MEASURED.read_text())
+    names = [r["notebook"] for r in measured["notebooks"]]
+    assert names == [p.relative_to(ROOT).as_posix() for p in book_notebooks()]
+    assert measured["cpus"] == BINDER_CPUS
+    for r in measured["notebooks"]:
+        assert r["error"] is None, r
+        assert r["seconds"] <= BINDER_CHAPTER_SECONDS and r["peak_mb"] <= BINDER_MEMORY_MB, r
+
+
+def test_post_build_warms_the_caches_unless_asked_not_to() -> None:
+    text = (BINDER / "postBuild").read_text()
+    assert "binder/chapters.py" in text and "LECTURE_UTILS_BINDER_WARM" in text
