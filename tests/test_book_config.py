@@ -169,3 +169,11 @@ def test_every_proof_block_is_referenced() -> None:
     for path, text in sources.items():
         for _, label in PRF_BLOCK.findall(text):
             assert f"{{prf:ref}}`{label}`" in everything, f"{path.name}: {label} is never cited"
+
+
+def test_live_code_runs_on_this_repositorys_binder_image() -> None:
+    """thebe's Live Code button starts a kernel from this repository's Binder image."""
+    config = load_yaml("_config.yml")
+    assert config["launch_buttons"]["thebe"] is True
+    assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert config["repository"]["url"].startswith("https://github.com/")
