@@ -189,7 +189,19 @@ def test_prose_words_leave_out_code_and_display_math(tmp_path: Path) -> None:
 def test_reading_table_has_a_row_per_chapter() -> None:
     table = book.reading_table(ROOT)
     assert len(table) == len(book.toc_chapters(ROOT / "_toc.yml"))
-    assert (table["reading (min)"] > 5).all() and (table["pen and paper"] >= 1).all()
+    assert (table["lecture (min)"] > 5).all() and (table["pen and paper"] >= 1).all()
+    # a lecturer can assign the lecture part of every chapter for one sitting
+    assert (table["lecture (min)"] <= 45).all(), table["lecture (min)"]
+
+
+def test_case_study_words_counts_only_case_study_sections(tmp_path: Path) -> None:
+    page = write(tmp_path, "p.md", "# Title\n\nOne two.\n\n## Case study: x\n\nThree four five."
+                 "\n\n```{code-cell} ipython3\n## not a heading\n```\n\n### Sub\n\nSix.\n\n"
+                 "## Next\n\nSeven eight.\n\n## In depth: y\n\nNine.\n")
+    # "Case study x Three four five" + "Sub Six" + "In depth y Nine"
+    assert book.case_study_words(page) == 6 + 2 + 4
+    # + "Title One two" + "Next Seven eight"
+    assert book.prose_words(page) == 12 + 3 + 3
 
 
 def test_missing_toc_or_chapter_raises(tmp_path: Path) -> None:

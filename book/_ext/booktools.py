@@ -367,30 +367,59 @@ _DISPLAY_MATH = re.compile(r"\$\$.*?\$\$", re.DOTALL)
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
+def _count_words(text: str) -> int:
+    return len(_WORD.findall(_DISPLAY_MATH.sub(" ", _CODE_FENCE.sub(" ", text))))
+
+
 def prose_words(source: str | Path) -> int:
     """Number of words of prose in a MyST Markdown file: front matter, code cells and display
     math are left out (inline math and roles count as words)."""
     lines = Path(source).read_text(encoding="utf-8").splitlines()
-    text = "\n".join(lines[_strip_front_matter(lines):])
-    text = _DISPLAY_MATH.sub(" ", _CODE_FENCE.sub(" ", text))
-    return len(_WORD.findall(text))
+    return _count_words("\n".join(lines[_strip_front_matter(lines):]))
+
+
+CASE_STUDY_HEADING = re.compile(r"^(#{2,6})\s+(Case study|In depth)\b", re.IGNORECASE)
+"""Sections a lecturer can skip in a first pass: research-style case studies and the
+engineering "in depth" sections (with their subsections)."""
+
+
+def case_study_words(source: str | Path) -> int:
+    """Words of prose (as :func:`prose_words` counts them) in the sections whose heading starts
+    with "Case study" or "In depth", each up to the next heading of the same or a higher level."""
+    lines = Path(source).read_text(encoding="utf-8").splitlines()
+    lines = lines[_strip_front_matter(lines):]
+    taken: list[str] = []
+    level = None  # heading level of the case-study section being collected
+    fence = None
+    for line in lines:
+        marker = re.match(r"^(`{3,}|:{3,})", line)
+        if marker and (fence is None or line.strip() == fence):
+            fence = marker.group(1) if fence is None else None
+        heading = None if fence else re.match(r"^(#{1,6})\s", line)
+        if heading and level is not None and len(heading.group(1)) <= level:
+            level = None
+        if heading and level is None and (case := CASE_STUDY_HEADING.match(line)):
+            level = len(case.group(1))
+        if level is not None:
+            taken.append(line)
+    return _count_words("\n".join(taken))
 
 
 def reading_table(root: str | Path, *, toc: str = "_toc.yml", folder: str = "notebooks",
                   words_per_minute: int = WORDS_PER_MINUTE) -> pd.DataFrame:
-    """Per chapter (toc order): prose words, reading minutes, exercises, pen-and-paper
-    exercises and the stated exercise minutes."""
+    """Per chapter (toc order): reading minutes of the lecture and of its case-study / in-depth
+    sections, exercises, pen-and-paper exercises and the stated exercise minutes."""
     root = Path(root)
     items = exercises(root, toc=toc, folder=folder)
     rows = []
     for entry in toc_chapters(root / toc, folder=folder):
         path = root / f"{entry}.md"
         mine = [e for e in items if e.chapter == entry]
-        words = prose_words(path)
+        words, case = prose_words(path), case_study_words(path)
         rows.append({
             "chapter": _chapter_title(path.read_text(encoding="utf-8").splitlines(), entry),
-            "prose words": words,
-            "reading (min)": round(words / words_per_minute),
+            "lecture (min)": round((words - case) / words_per_minute),
+            "case studies (min)": round(case / words_per_minute),
             "exercises": len(mine),
             "pen and paper": sum(e.pen_and_paper for e in mine),
             "exercises (min)": sum(e.minutes_high or 0 for e in mine),
