@@ -417,6 +417,43 @@ def test_course_learning_curve_is_the_learning_curve_and_cached(
                                  rebuild=True)
 
 
+def test_course_early_stopping_curve_is_the_curve_and_cached(
+        toy_course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    train = toy_dataset(1200, seed=11)
+    curve = sg.course_early_stopping_curve("regressor", cap_factor=2, hyperparameters=toy_course)
+    hp = sg.load_hyperparameters(toy_course)
+    settings = sg.fit_settings(hp)
+    direct = sg.early_stopping_curve(
+        *train, "regressor", hp["regressor"], max_estimators=300,
+        early_stopping_rounds=settings["early_stopping_rounds"],
+        transform=settings["transform"], seed=settings["seed"],
+        regressor_margin=settings["regressor_margin"],
+        validation_fraction=settings["validation_fraction"])
+    assert curve.max_estimators == 300
+    assert curve.best_n_estimators == direct.best_n_estimators
+    np.testing.assert_allclose(curve.scores, direct.scores, rtol=1e-12)
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cached curve must not be recomputed")
+
+    monkeypatch.setattr(sg.course, "early_stopping_curve", no_training)
+    again = sg.course_early_stopping_curve("regressor", cap_factor=2, hyperparameters=toy_course)
+    assert again.scores.tobytes() == curve.scores.tobytes()
+    with pytest.raises(AssertionError, match="recomputed"):     # another cap: another entry
+        sg.course_early_stopping_curve("regressor", cap_factor=3, hyperparameters=toy_course)
+    (entry,) = Path(_cache.cache_dir("early-stopping")).iterdir()
+    entry.write_text("{broken")
+    with pytest.warns(UserWarning, match="unusable"), pytest.raises(AssertionError):
+        sg.course_early_stopping_curve("regressor", cap_factor=2, hyperparameters=toy_course)
+
+
+def test_course_early_stopping_curve_rejects_bad_arguments(toy_course: Path) -> None:
+    with pytest.raises(ValueError, match="cap_factor"):
+        sg.course_early_stopping_curve("regressor", cap_factor=0, hyperparameters=toy_course)
+    with pytest.raises(ValueError, match="unknown stage"):
+        sg.course_early_stopping_curve("settings", hyperparameters=toy_course)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "missing"])
 def test_missing_or_corrupt_learning_curve_is_recomputed(
         toy_course: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:

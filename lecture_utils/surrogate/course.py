@@ -33,6 +33,8 @@ from .training import (
     MAX_ESTIMATORS,
     REGRESSOR_MARGIN,
     VALIDATION_FRACTION,
+    EarlyStoppingCurve,
+    early_stopping_curve,
     training_data_hash,
 )
 from .validation import learning_curve
@@ -303,6 +305,80 @@ def course_learning_curve(sizes: Sequence[int] = COURSE_CURVE_SIZES, *, seed: in
     curve.to_csv(tmp, index=False, float_format="%.17g")
     os.replace(tmp, path)
     return pd.read_csv(path)
+
+
+def course_early_stopping_curve(stage: str = "regressor", *, cap_factor: int = 10,
+                                rebuild: bool = False,
+                                hyperparameters: str | Path = HYPERPARAMETERS_PATH
+                                ) -> EarlyStoppingCurve:
+    """:func:`early_stopping_curve` of one stage of the course's surrogate: the shipped
+    :data:`TRAINING_SETS`, hyperparameters and settings (split, transform, seed), with the tree
+    cap raised ``cap_factor`` times so that early stopping alone decides.
+
+    Training thousands of trees takes minutes, so the curve is cached like
+    :func:`course_learning_curve` (``cache_dir("early-stopping")``, keyed by the data, the
+    hyperparameters, the settings, the code of :mod:`lecture_utils.surrogate` and the xgboost
+    version); ``rebuild=True`` recomputes.
+
+    Parameters
+    ----------
+    stage : {"gate", "regressor"}
+        The stage.
+    cap_factor : int, optional
+        The cap is ``cap_factor`` times the shipped record's ``max_estimators``; ≥ 1.
+    rebuild : bool, optional
+        Recompute even if cached.
+    hyperparameters : str or pathlib.Path, optional
+        The hyperparameter record.
+
+    Returns
+    -------
+    EarlyStoppingCurve
+
+    Raises
+    ------
+    ValueError
+        For an unknown stage or ``cap_factor < 1``.
+    """
+    import xgboost as xgb
+
+    if int(cap_factor) < 1:
+        raise ValueError(f"cap_factor must be >= 1, got {cap_factor}")
+    if stage not in ("gate", "regressor"):
+        raise ValueError(f"unknown stage {stage!r}; choose 'gate' or 'regressor'")
+    hp = load_hyperparameters(hyperparameters)
+    settings = fit_settings(hp)
+    max_estimators = int(cap_factor) * int(settings["max_estimators"])
+    pts, chi2 = training_arrays(TRAINING_SETS)
+    key = content_hash("course_early_stopping_curve", FORMAT_VERSION,
+                       training_data_hash(pts, chi2), hp[stage], stage, max_estimators,
+                       settings, feature_table_key(settings["transform"]), REGION_DELTA_CHI2,
+                       xgb.__version__, code_fingerprint("lecture_utils.surrogate"))[:24]
+    path = cache_dir("early-stopping") / f"{key}.json"
+    if path.exists() and not rebuild:
+        try:
+            cached = json.loads(path.read_text())
+            return EarlyStoppingCurve(stage=cached["stage"], metric=cached["metric"],
+                                      scores=np.asarray(cached["scores"], dtype=float),
+                                      best_n_estimators=int(cached["best_n_estimators"]),
+                                      max_estimators=int(cached["max_estimators"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            warnings.warn(f"cached early-stopping curve {path} unusable "
+                          f"({type(exc).__name__}: {exc}); recomputing", UserWarning,
+                          stacklevel=2)
+    curve = early_stopping_curve(
+        pts, chi2, stage, hp[stage], max_estimators=max_estimators,
+        early_stopping_rounds=settings["early_stopping_rounds"],
+        transform=settings["transform"], cut=REGION_DELTA_CHI2,
+        regressor_margin=settings["regressor_margin"], seed=settings["seed"],
+        validation_fraction=settings["validation_fraction"])
+    tmp = path.with_name(f".{key}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps({"stage": curve.stage, "metric": curve.metric,
+                               "scores": curve.scores.tolist(),
+                               "best_n_estimators": curve.best_n_estimators,
+                               "max_estimators": curve.max_estimators}))
+    os.replace(tmp, path)
+    return curve
 
 
 def _read_curve(path: Path, sizes: list[int]) -> pd.DataFrame | None:
