@@ -70,6 +70,26 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[_cache.ENV_VAR] = str(folder)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the nbval runs of the selected notebooks now, beside the unit tests
+    (``tests/test_notebooks.py``: ``start_early``)."""
+    global _notebook_module
+    for item in session.items:
+        if getattr(item, "originalname", "") == "test_notebook_executes":
+            _notebook_module = item.module
+            _notebook_module.start_early(session.items)
+            break
+
+
+_notebook_module = None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop notebook runs that no test waited for (an interrupted or failed-early session)."""
+    if _notebook_module is not None:
+        _notebook_module.stop_early()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _session_cache is not None:
         os.environ.pop(TEST_CACHE_VAR, None)

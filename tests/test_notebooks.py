@@ -26,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,9 +85,11 @@ def to_ipynb(source: Path, dest_dir: Path, *, kernel_cwd: Path | None = None) ->
     return target
 
 
-def run_nbval(ipynb: Path, *, timeout: float = NOTEBOOK_TIMEOUT_S) -> subprocess.CompletedProcess:
-    """Run nbval (lax) on one ``.ipynb`` in a fresh ``pytest`` process; return that process."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"} | KERNEL_ENV
+def run_nbval(ipynb: Path, *, timeout: float = NOTEBOOK_TIMEOUT_S,
+              environ: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run nbval (lax) on one ``.ipynb`` in a fresh ``pytest`` process; return that process.
+    ``environ`` (default: this process's environment now) is the environment it starts from."""
+    env = {k: v for k, v in (environ or os.environ).items() if k != "PYTEST_ADDOPTS"} | KERNEL_ENV
     command = [
         sys.executable, "-m", "pytest", str(ipynb),
         "-c", str(ROOT / "pyproject.toml"),  # our config: filterwarnings = error, strict markers
@@ -117,23 +120,67 @@ NOTEBOOK_WORKERS = int(os.environ.get("LECTURE_UTILS_NOTEBOOK_WORKERS", "2"))
 """Notebooks executed at the same time (each in its own nbval process and kernel)."""
 
 
+EARLY_VAR = "LECTURE_UTILS_NOTEBOOKS_EARLY"
+"""Set to ``0`` to start the notebooks only when the first notebook test runs."""
+
+
+class NotebookRuns:
+    """nbval on every selected notebook, :data:`NOTEBOOK_WORKERS` at a time, the largest first
+    (a proxy for the longest), each in a fresh process started from the environment of the moment
+    the runs were started (so that a test module's temporary cache never leaks into a kernel).
+    Kernels share the session's artefact cache (atomic writes)."""
+
+    def __init__(self, notebooks: list[Path]) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="nbval-")
+        self._pool = cf.ThreadPoolExecutor(max_workers=max(1, NOTEBOOK_WORKERS))
+        environ = dict(os.environ)
+        self.futures: dict[Path, cf.Future[subprocess.CompletedProcess]] = {}
+        for k, notebook in enumerate(sorted(notebooks, key=lambda p: -p.stat().st_size)):
+            ipynb = to_ipynb(notebook, Path(self._tmp.name) / f"nb{k}")
+            self.futures[notebook] = self._pool.submit(run_nbval, ipynb, environ=environ)
+
+    def close(self) -> None:
+        for future in self.futures.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._tmp.cleanup()
+
+
+_EARLY: NotebookRuns | None = None
+
+
+def selected_notebooks(items: list[pytest.Item]) -> list[Path]:
+    return [item.callspec.params["notebook"] for item in items
+            if getattr(item, "originalname", "") == "test_notebook_executes"]
+
+
+def start_early(items: list[pytest.Item]) -> None:
+    """Start the notebooks as soon as the session is collected (``tests/conftest.py`` calls this
+    from ``pytest_collection_finish``): they then run beside the unit tests, which leave one of
+    the two cores mostly idle. Off with ``LECTURE_UTILS_NOTEBOOKS_EARLY=0``."""
+    global _EARLY
+    notebooks = selected_notebooks(items)
+    if notebooks and os.environ.get(EARLY_VAR, "1") != "0" and _EARLY is None:
+        _EARLY = NotebookRuns(notebooks)
+
+
+def stop_early() -> None:
+    """Cancel and close early runs that no test took over (``pytest_sessionfinish``)."""
+    global _EARLY
+    if _EARLY is not None:
+        _EARLY.close()
+        _EARLY = None
+
+
 @pytest.fixture(scope="session")
-def notebook_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+def notebook_runs(request: pytest.FixtureRequest
                   ) -> Iterator[dict[Path, cf.Future[subprocess.CompletedProcess]]]:
-    """Start nbval on every selected notebook, :data:`NOTEBOOK_WORKERS` at a time, the largest
-    first (a proxy for the longest), when the first notebook test runs; each test then waits
-    for its own result. Kernels share the session's artefact cache (atomic writes)."""
-    selected = [item.callspec.params["notebook"] for item in request.session.items
-                if getattr(item, "originalname", "") == "test_notebook_executes"]
-    pool = cf.ThreadPoolExecutor(max_workers=max(1, NOTEBOOK_WORKERS))
-    runs = {}
-    for k, notebook in enumerate(sorted(selected, key=lambda p: -p.stat().st_size)):
-        ipynb = to_ipynb(notebook, tmp_path_factory.mktemp(f"nb{k}"))
-        runs[notebook] = pool.submit(run_nbval, ipynb)
-    yield runs
-    for future in runs.values():
-        future.cancel()
-    pool.shutdown(wait=True)
+    """The nbval runs of the selected notebooks: those started early, or started now."""
+    global _EARLY
+    runs = _EARLY or NotebookRuns(selected_notebooks(request.session.items))
+    _EARLY = None
+    yield runs.futures
+    runs.close()
 
 
 @pytest.mark.notebook
