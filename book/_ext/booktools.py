@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from docutils import nodes
 
 EXERCISE_DIRECTIVES = ("exercise", "exercise-start")
 """sphinx-exercise directives that open an exercise (``exercise-start`` is the gated form)."""
@@ -425,7 +426,64 @@ def _deduplicate_inline_scripts(app: Any, pagename: str, templatename: str,
     context["script_files"] = kept
 
 
+# ---------------------------------------------------------------------------------------------
+# The student edition: solutions removed (``make book-student``, book/_ext/editions.py)
+# ---------------------------------------------------------------------------------------------
+class removed_solution(nodes.Element):
+    """Where a ``{solution-start}`` stood in a build with ``hide_solutions``: the start of a range
+    that :class:`_RemoveHiddenSolutions` deletes, up to and including its ``{solution-end}``. It
+    never reaches a writer (the transform raises if its end is missing)."""
+
+
+def _solution_hiding(app: Any) -> None:
+    """Make sphinx-exercise's ``hide_solutions`` remove *gated* solutions completely.
+
+    sphinx-exercise 1.2 honours ``hide_solutions`` in ``SolutionDirective.run`` only: the
+    ``{solution-start}`` directive returns nothing, so the markdown and the code cells (input and
+    outputs) between it and ``{solution-end}`` would stay on the page as ordinary content, and the
+    ``{solution-end}`` node, left without its start, reaches the HTML writer, which has no visitor
+    for it (the build fails: "unknown node type: solution_end_node"). Here ``{solution-start}``
+    leaves a :class:`removed_solution` marker instead, and a transform deletes everything from the
+    marker to the matching end node — the whole solution, as the instructors' dropdown held it.
+    Without ``hide_solutions`` (the instructor edition) nothing changes.
+    """
+    from sphinx.errors import ExtensionError
+    from sphinx.transforms import SphinxTransform
+    from sphinx_exercise.directive import SolutionStartDirective
+    from sphinx_exercise.nodes import solution_end_node
+
+    class _HidingSolutionStart(SolutionStartDirective):
+        def run(self) -> list[nodes.Node]:
+            result = super().run()  # registers the start; [] under hide_solutions
+            if self.config.hide_solutions:
+                marker = removed_solution()
+                self.set_source_info(marker)
+                return [marker]
+            return result
+
+    class _RemoveHiddenSolutions(SphinxTransform):
+        # before sphinx-exercise merges the gated ranges into solution nodes (priority 10)
+        default_priority = 9
+
+        def apply(self, **kwargs: Any) -> None:
+            for marker in list(self.document.findall(removed_solution)):
+                parent = marker.parent
+                start = parent.index(marker)
+                end = next((i for i in range(start + 1, len(parent.children))
+                            if isinstance(parent.children[i], solution_end_node)), None)
+                if end is None:
+                    raise ExtensionError(
+                        f"{marker.source}:{marker.line}: a solution-start without a "
+                        "solution-end after it in the same section (hide_solutions)")
+                del parent[start:end + 1]
+
+    app.add_directive("solution-start", _HidingSolutionStart, override=True)
+    app.add_transform(_RemoveHiddenSolutions)
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Register this module as a Sphinx extension (the book's page fixes, see above)."""
+    app.setup_extension("sphinx_exercise")  # first, so that our solution-start overrides its own
     app.connect("html-page-context", _deduplicate_inline_scripts)
+    _solution_hiding(app)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
