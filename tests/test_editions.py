@@ -125,6 +125,8 @@ def test_hide_solutions_removes_a_gated_solution_with_its_code_cell(tmp_path: Pa
 # the real book (slow: two Sphinx builds without notebook execution, about a minute each)
 # ---------------------------------------------------------------------------------------------
 _CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# a code cell's options (``:tags:`` lines, or a ``---`` YAML block with a figure caption)
+_CELL_OPTIONS = re.compile(r"\A(?:---\n.*?^---\n|(?::[\w-]+:.*\n)+)", re.MULTILINE | re.DOTALL)
 _SOLUTION_RANGE = re.compile(r"^```\{solution-start\}.*?^```\{solution-end\}", re.MULTILINE
                              | re.DOTALL)
 
@@ -138,7 +140,7 @@ def solution_code_lines(chapter: str) -> list[str]:
     found = []
     for solution in _SOLUTION_RANGE.findall(text):
         lines = [line.strip() for cell in _CODE_CELL.findall(solution)
-                 for line in cell.splitlines()]
+                 for line in _CELL_OPTIONS.sub("", cell).splitlines()]
         unique = [line for line in lines if counts[line] == 1 and len(line) > 20
                   and not line.startswith("#")]
         if unique:
