@@ -89,6 +89,7 @@ TOY_CHAPTER = textwrap.dedent("""\
 
 
 def _build_toy(tmp_path: Path, *, hide: bool) -> str:
+    """The toy chapter built by Sphinx: its HTML page followed by its downloadable source."""
     src = tmp_path / ("student" if hide else "instructor")
     src.mkdir()
     (src / "conf.py").write_text(textwrap.dedent(f"""\
@@ -103,13 +104,15 @@ def _build_toy(tmp_path: Path, *, hide: bool) -> str:
     run = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "-q", str(src),
                           str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    return (out / "index.html").read_text(encoding="utf-8")
+    (source,) = (out / "_sources").glob("index.md*")  # index.md.txt: Sphinx's default suffix
+    return (out / "index.html").read_text(encoding="utf-8") + source.read_text(encoding="utf-8")
 
 
 def test_hide_solutions_removes_a_gated_solution_with_its_code_cell(tmp_path: Path) -> None:
     """sphinx-exercise's own ``hide_solutions`` drops only the ``{solution-start}`` directive: the
     prose and code cells up to ``{solution-end}`` would stay on the page, and the orphaned end node
-    fails the HTML writer. booktools removes the whole range."""
+    fails the HTML writer. booktools removes the whole range, from the page and from the source
+    that the page offers for download."""
     student = _build_toy(tmp_path, hide=True)
     instructor = _build_toy(tmp_path, hide=False)
     for page in (student, instructor):
@@ -119,6 +122,32 @@ def test_hide_solutions_removes_a_gated_solution_with_its_code_cell(tmp_path: Pa
         assert marker not in student
     assert SOLUTION_MARKUP.search(instructor)
     assert not SOLUTION_MARKUP.search(student)
+
+
+def test_strip_solutions_from_the_downloadable_sources() -> None:
+    text = book.strip_solutions(TOY_CHAPTER)
+    assert "SOLUTION_" not in text and "solution-" not in text
+    assert "Compute the answer." in text and "AFTER_THE_SOLUTION" in text
+    # a notebook as MyST-NB writes it: the solution-start in the exercise's markdown cell
+    cells = [
+        ("markdown", "```{exercise}\n:label: ex-1\n\nDo it.\n```\n\n```{solution-start} ex-1\n"
+                     ":class: dropdown\n```\n\nThe answer is SOLUTION_PROSE."),
+        ("code", 'print("SOLUTION_CODE")'),
+        ("markdown", "More SOLUTION_PROSE.\n\n```{solution-end}\n```\n\nAFTER_THE_SOLUTION"),
+        ("code", 'print("kept")'),
+    ]
+    notebook = {"nbformat": 4, "cells": [{"cell_type": kind, "metadata": {}, "source": source}
+                                         for kind, source in cells]}
+    stripped = book.strip_notebook_solutions(notebook)
+    kept = ["".join(cell["source"]) for cell in stripped["cells"]]
+    assert [cell["cell_type"] for cell in stripped["cells"]] == ["markdown", "markdown", "code"]
+    assert "Do it." in kept[0] and "AFTER_THE_SOLUTION" in kept[1] and kept[2] == 'print("kept")'
+    assert not any("SOLUTION_" in text or "solution-" in text for text in kept)
+    for chapter in CHAPTERS:
+        source = (ROOT / f"{chapter}.md").read_text(encoding="utf-8")
+        stripped_source = book.strip_solutions(source)
+        assert "{solution-" not in stripped_source, chapter
+        assert stripped_source.count("{exercise}") == source.count("{exercise}") > 0, chapter
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,3 +219,10 @@ def test_student_edition_has_exercises_but_no_solutions(
     if chapter == where:
         assert sentence in texts["instructor"]
         assert sentence not in texts["student"]
+    # the page's download buttons: the chapter as .md and as .ipynb, without the solutions
+    for suffix in (".md", ".ipynb"):
+        downloads = {edition: (folder / "_sources" / f"{chapter}{suffix}").read_text(
+            encoding="utf-8") for edition, folder in built_editions.items()}
+        assert "{solution-start}" in downloads["instructor"]
+        assert "{solution-" not in downloads["student"]
+        assert "{exercise}" in downloads["student"]

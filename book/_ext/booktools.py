@@ -30,6 +30,7 @@ This module is a leaf: it imports nothing else of the package.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -481,9 +482,79 @@ def _solution_hiding(app: Any) -> None:
     app.add_transform(_RemoveHiddenSolutions)
 
 
+_SOLUTION_START = re.compile(r"^\s*(`{3,}|:{3,})\{solution-start\}")
+_SOLUTION_END = re.compile(r"^\s*(`{3,}|:{3,})\{solution-end\}")
+
+
+@dataclass
+class _SolutionScan:
+    """Where a line-by-line scan is: outside a solution; inside one; or on the ``{solution-end}``
+    directive, waiting for its closing fence (``fence``)."""
+
+    inside: bool = False
+    fence: str | None = None
+
+    def keep(self, line: str) -> bool:
+        """Whether ``line`` lies outside every solution range (and update the state)."""
+        if self.fence is not None:  # the solution-end directive's own closing fence ends it
+            if line.strip() == self.fence:
+                self.inside, self.fence = False, None
+            return False
+        if not self.inside:
+            if _SOLUTION_START.match(line):
+                self.inside = True
+                return False
+            return True
+        if match := _SOLUTION_END.match(line):
+            self.fence = match[1]
+        return False
+
+
+def strip_solutions(text: str) -> str:
+    """A chapter's MyST source without its solutions: every line from a ``{solution-start}``
+    directive to the closing fence of its ``{solution-end}`` directive is dropped."""
+    scan = _SolutionScan()
+    return "".join(line for line in text.splitlines(keepends=True) if scan.keep(line))
+
+
+def strip_notebook_solutions(notebook: dict[str, Any]) -> dict[str, Any]:
+    """A notebook (nbformat JSON) without its solutions: the code cells of a solution range are
+    dropped, markdown cells lose the range's lines (and are dropped when nothing else is left)."""
+    scan = _SolutionScan()
+    cells = []
+    for cell in notebook.get("cells", []):
+        source = cell.get("source", "")
+        text = source if isinstance(source, str) else "".join(source)
+        if cell.get("cell_type") == "markdown":
+            kept = "".join(line for line in text.splitlines(keepends=True) if scan.keep(line))
+            if kept.strip():
+                cells.append({**cell, "source": kept.splitlines(keepends=True)})
+        elif not scan.inside:
+            cells.append(cell)
+    return {**notebook, "cells": cells}
+
+
+def _strip_downloadable_sources(app: Any, exception: Exception | None) -> None:
+    """Student edition: the pages' download buttons (``_sources/*.md``, ``*.ipynb``) must not
+    hand out the solutions that the pages no longer show."""
+    if exception is not None or not app.config.hide_solutions:
+        return
+    sources = Path(app.outdir) / "_sources"
+    if not sources.is_dir():
+        return
+    for path in sources.rglob("*"):
+        if path.suffix == ".ipynb":
+            notebook = json.loads(path.read_text(encoding="utf-8"))
+            path.write_text(json.dumps(strip_notebook_solutions(notebook), indent=1,
+                                       ensure_ascii=False) + "\n", encoding="utf-8")
+        elif path.suffix in {".md", ".txt"} and path.is_file():
+            path.write_text(strip_solutions(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Register this module as a Sphinx extension (the book's page fixes, see above)."""
     app.setup_extension("sphinx_exercise")  # first, so that our solution-start overrides its own
     app.connect("html-page-context", _deduplicate_inline_scripts)
     _solution_hiding(app)
+    app.connect("build-finished", _strip_downloadable_sources)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
