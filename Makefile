@@ -130,13 +130,15 @@ book-student: venv nb-cache $(MATHJAX_STAMP)
 
 # The built book printed to PDF by the system Chromium through Playwright (book/_ext/bookpdf.py):
 # one A4 PDF per page of _toc.yml, in its order, in _build/pdf/ (00_book_intro.pdf, ...,
-# 05_notebooks_01_statistics.pdf, ...), after MathJax has typeset; solutions stay collapsed.
+# 05_notebooks_01_statistics.pdf, ...), after MathJax has typeset; solutions are left out
+# (PDF_ARGS=--solutions prints them expanded).
 # Run `make book` first (this target does not rebuild). The student edition's handout:
 # make pdf PDF_HTML=_build/student/html PDF_OUT=_build/student/pdf (after make book-student).
 PDF_HTML ?= _build/html
 PDF_OUT ?= _build/pdf
+PDF_ARGS ?=
 pdf: venv
-	$(BIN)/python book/_ext/bookpdf.py --html $(PDF_HTML) --output $(PDF_OUT)
+	$(BIN)/python book/_ext/bookpdf.py --html $(PDF_HTML) --output $(PDF_OUT) $(PDF_ARGS)
 
 # MathJax is served from the book itself (_config.yml: mathjax_path), so pages typeset formulas
 # offline and make no request to a CDN. It comes from the npm package pinned in package.json /

@@ -10,8 +10,9 @@ no buttons). A4, backgrounds printed, the page title and page numbers in the foo
 
 Before each page is printed: MathJax has typeset every formula (``MathJax.startup.promise``),
 fonts and images have loaded, and the book's collapsed dropdowns are opened — except the
-exercise solutions (sphinx-exercise's ``solution`` admonitions), which stay collapsed as on the
-web page, and the ``hide-input`` code cells, whose outputs are printed without their source.
+exercise solutions (sphinx-exercise's ``solution`` admonitions), which are left out of the print
+(``--solutions`` prints them expanded), and the ``hide-input`` code cells, whose outputs are
+printed without their source. The dropdowns' "Click to hide" buttons are not printed.
 
 The browser is ``$CHROMIUM`` or ``chromium``/``chromium-browser`` on PATH (Debian's ``chromium``
 package), as for ``make check-book``; Playwright's own browser download is not used. The pages
@@ -53,19 +54,28 @@ CHROMIUM_ARGS = [
 # Runs in the page before printing: wait for MathJax and the fonts, open the dropdowns that hold
 # content (not the solutions, not the hidden code-cell sources), load every image.
 PREPARE_PAGE_JS = """
-async () => {
+async (showSolutions) => {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     await MathJax.startup.promise;
   }
-  // togglebutton dropdown admonitions ({admonition} with :class: dropdown), except solutions
+  // togglebutton dropdown admonitions ({admonition} with :class: dropdown); the solutions only
+  // with showSolutions, else they leave the print (a collapsed dropdown's content is invisible
+  // but still laid out: it would leave blank pages, and "Click to show" cannot be clicked)
   for (const item of document.querySelectorAll(".admonition.toggle-hidden")) {
-    if (item.classList.contains("solution")) continue;
+    if (item.classList.contains("solution") && !showSolutions) {
+      item.style.display = "none";
+      continue;
+    }
     const title = item.querySelector(":scope > .admonition-title");
     if (title) title.click();
   }
+  // the toggle buttons themselves ("Click to hide") are not printed
+  for (const button of document.querySelectorAll(".toggle-button")) {
+    button.style.display = "none";
+  }
   // sphinx-design dropdowns and togglebutton's <details>; not the hide-input code cells
   for (const details of document.querySelectorAll("details")) {
-    if (details.closest(".solution") || details.classList.contains("above-input")) continue;
+    if (details.classList.contains("above-input")) continue;
     details.open = true;
   }
   for (const img of document.images) {
@@ -128,8 +138,12 @@ def serve(directory: Path) -> Iterator[str]:
 
 
 def print_book(html_dir: Path = HTML_DIR, out_dir: Path = PDF_DIR, *,
-               pages: Sequence[str] | None = None, log: bool = True) -> list[Path]:
+               pages: Sequence[str] | None = None, show_solutions: bool = False,
+               log: bool = True) -> list[Path]:
     """Print every page of the built book in ``html_dir`` (toc order) to a PDF in ``out_dir``.
+
+    The exercise solutions (collapsed dropdowns on the web pages) are left out of the print, or
+    printed expanded with ``show_solutions``.
 
     PDFs left in ``out_dir`` from an earlier run are removed first. Returns the files written.
     Raises ``FileNotFoundError`` without a built book and ``RuntimeError`` without Chromium.
@@ -157,7 +171,7 @@ def print_book(html_dir: Path = HTML_DIR, out_dir: Path = PDF_DIR, *,
             for index, name in enumerate(pages):
                 start = time.perf_counter()
                 page.goto(f"{base}{name}.html", wait_until="load")
-                title = page.evaluate(PREPARE_PAGE_JS)
+                title = page.evaluate(PREPARE_PAGE_JS, show_solutions)
                 path = out_dir / pdf_name(index, name)
                 page.pdf(path=str(path), format="A4", print_background=True,
                          display_header_footer=True, header_template="<span></span>",
@@ -220,10 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--html", type=Path, default=HTML_DIR, help="the built book")
     parser.add_argument("--output", type=Path, default=PDF_DIR, help="folder of the PDFs")
+    parser.add_argument("--solutions", action="store_true",
+                        help="print the exercise solutions expanded (default: left out)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        written = print_book(args.html, args.output)
+        written = print_book(args.html, args.output, show_solutions=args.solutions)
     except (FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
