@@ -84,7 +84,9 @@ async (showSolutions) => {
   await Promise.all(Array.from(document.images).map(
     (img) => img.complete ? null : new Promise((ok) => { img.onload = img.onerror = ok; })));
   await document.fonts.ready;
-  return document.title;
+  const untypeset = Array.from(document.querySelectorAll(".math"))
+    .filter((m) => !m.querySelector("mjx-container")).length;
+  return [document.title, untypeset];
 }
 """
 
@@ -146,7 +148,8 @@ def print_book(html_dir: Path = HTML_DIR, out_dir: Path = PDF_DIR, *,
     printed expanded with ``show_solutions``.
 
     PDFs left in ``out_dir`` from an earlier run are removed first. Returns the files written.
-    Raises ``FileNotFoundError`` without a built book and ``RuntimeError`` without Chromium.
+    Raises ``FileNotFoundError`` without a built book, ``RuntimeError`` without Chromium or when
+    a page has formulas that MathJax did not typeset.
     """
     from playwright.sync_api import sync_playwright
 
@@ -171,7 +174,11 @@ def print_book(html_dir: Path = HTML_DIR, out_dir: Path = PDF_DIR, *,
             for index, name in enumerate(pages):
                 start = time.perf_counter()
                 page.goto(f"{base}{name}.html", wait_until="load")
-                title = page.evaluate(PREPARE_PAGE_JS, show_solutions)
+                title, untypeset = page.evaluate(PREPARE_PAGE_JS, show_solutions)
+                if untypeset:
+                    raise RuntimeError(
+                        f"{name}: {untypeset} formulas not typeset by MathJax (is "
+                        f"{html_dir / '_static' / 'mathjax'} there? `make mathjax`)")
                 path = out_dir / pdf_name(index, name)
                 page.pdf(path=str(path), format="A4", print_background=True,
                          display_header_footer=True, header_template="<span></span>",
