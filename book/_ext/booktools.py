@@ -552,7 +552,8 @@ def _strip_downloadable_sources(app: Any, exception: Exception | None) -> None:
 
 
 def setup(app: Any) -> dict[str, Any]:
-    """Register this module as a Sphinx extension (the book's page fixes, see above)."""
+    """Register this module as a Sphinx extension: the book's page fixes and, with sphinx-exercise's
+    ``hide_solutions`` (the student edition), the removal of every solution (see above)."""
     app.setup_extension("sphinx_exercise")  # first, so that our solution-start overrides its own
     app.connect("html-page-context", _deduplicate_inline_scripts)
     _solution_hiding(app)
