@@ -1,6 +1,8 @@
 # Machine-learning surrogates for global fits — build, test and book.
 #
 #   make book       install (if needed) and build the HTML book into _build/html, executing every notebook
+#   make book-student  the student edition (solutions removed) into _build/student/html; same cache
+#   make pdf        print the built book (after make book) to _build/pdf/, one A4 PDF per page
 #   make check-book open every page of the built book in headless Chromium and check it (after make book)
 #   make test       install (if needed); import-linter, unit tests + nbval over every notebook (not slow)
 #   make test-slow  the slow end-to-end tests (pytest -m slow)
@@ -58,10 +60,11 @@ NPM_STAMP := $(NPM_DIR)/.installed
 # GitHub workflows) for `make test` too, when npm is there (without npm that test is skipped).
 NPM_FOR_TESTS := $(if $(shell command -v npm),$(NPM_STAMP))
 
-.PHONY: help venv lock test test-slow test-binder book check-book mathjax lint clean distclean nb-cache
+.PHONY: help venv lock test test-slow test-binder book book-student pdf check-book mathjax lint \
+    clean distclean nb-cache
 
 help:
-	@sed -n '3,11p' Makefile | sed 's/^# *//'
+	@sed -n '3,13p' Makefile | sed 's/^# *//'
 
 venv: $(STAMP)
 
@@ -125,6 +128,26 @@ nb-cache: venv
 # its traceback is printed (nb_execution_show_tb). The kernel gets no MPLBACKEND (inline figures).
 book: venv nb-cache $(MATHJAX_STAMP)
 	$(BOOK_ENV) $(BIN)/jupyter-book build . -W -n --keep-going $(BOOK_ARGS)
+
+# The student edition: the same pages with every exercise solution removed (text, code and
+# outputs; sphinx-exercise's hide_solutions, completed by book/_ext/booktools.py for the gated
+# solution-start/solution-end ranges). book/_ext/editions.py builds it like `make book` (-W -n
+# --keep-going) into _build/student/html, doctrees in _build/student/.doctrees. Its notebook outputs
+# come from the same cache, _build/.jupyter_cache: after `make book` nothing is executed again.
+book-student: venv nb-cache $(MATHJAX_STAMP)
+	$(BOOK_ENV) $(BIN)/python book/_ext/editions.py student
+
+# The built book printed to PDF by the system Chromium through Playwright (book/_ext/bookpdf.py):
+# one A4 PDF per page of _toc.yml, in its order, in _build/pdf/ (00_book_intro.pdf, ...,
+# 05_notebooks_01_statistics.pdf, ...), after MathJax has typeset; solutions are left out
+# (PDF_ARGS=--solutions prints them expanded).
+# Run `make book` first (this target does not rebuild). The student edition's handout:
+# make pdf PDF_HTML=_build/student/html PDF_OUT=_build/student/pdf (after make book-student).
+PDF_HTML ?= _build/html
+PDF_OUT ?= _build/pdf
+PDF_ARGS ?=
+pdf: venv
+	$(BIN)/python book/_ext/bookpdf.py --html $(PDF_HTML) --output $(PDF_OUT) $(PDF_ARGS)
 
 # MathJax is served from the book itself (_config.yml: mathjax_path), so pages typeset formulas
 # offline and make no request to a CDN. It comes from the npm package pinned in package.json /

@@ -30,6 +30,7 @@ This module is a leaf: it imports nothing else of the package.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from docutils import nodes
 
 EXERCISE_DIRECTIVES = ("exercise", "exercise-start")
 """sphinx-exercise directives that open an exercise (``exercise-start`` is the gated form)."""
@@ -454,7 +456,135 @@ def _deduplicate_inline_scripts(app: Any, pagename: str, templatename: str,
     context["script_files"] = kept
 
 
+# ---------------------------------------------------------------------------------------------
+# The student edition: solutions removed (``make book-student``, book/_ext/editions.py)
+# ---------------------------------------------------------------------------------------------
+class removed_solution(nodes.Element):
+    """Where a ``{solution-start}`` stood in a build with ``hide_solutions``: the start of a range
+    that :class:`_RemoveHiddenSolutions` deletes, up to and including its ``{solution-end}``. It
+    never reaches a writer (the transform raises if its end is missing)."""
+
+
+def _solution_hiding(app: Any) -> None:
+    """Make sphinx-exercise's ``hide_solutions`` remove *gated* solutions completely.
+
+    sphinx-exercise 1.2 honours ``hide_solutions`` in ``SolutionDirective.run`` only: the
+    ``{solution-start}`` directive returns nothing, so the markdown and the code cells (input and
+    outputs) between it and ``{solution-end}`` would stay on the page as ordinary content, and the
+    ``{solution-end}`` node, left without its start, reaches the HTML writer, which has no visitor
+    for it (the build fails: "unknown node type: solution_end_node"). Here ``{solution-start}``
+    leaves a :class:`removed_solution` marker instead, and a transform deletes everything from the
+    marker to the matching end node — the whole solution, as the instructors' dropdown held it.
+    Without ``hide_solutions`` (the instructor edition) nothing changes.
+    """
+    from sphinx.errors import ExtensionError
+    from sphinx.transforms import SphinxTransform
+    from sphinx_exercise.directive import SolutionStartDirective
+    from sphinx_exercise.nodes import solution_end_node
+
+    class _HidingSolutionStart(SolutionStartDirective):
+        def run(self) -> list[nodes.Node]:
+            result = super().run()  # registers the start; [] under hide_solutions
+            if self.config.hide_solutions:
+                marker = removed_solution()
+                self.set_source_info(marker)
+                return [marker]
+            return result
+
+    class _RemoveHiddenSolutions(SphinxTransform):
+        # before sphinx-exercise merges the gated ranges into solution nodes (priority 10)
+        default_priority = 9
+
+        def apply(self, **kwargs: Any) -> None:
+            for marker in list(self.document.findall(removed_solution)):
+                parent = marker.parent
+                start = parent.index(marker)
+                end = next((i for i in range(start + 1, len(parent.children))
+                            if isinstance(parent.children[i], solution_end_node)), None)
+                if end is None:
+                    raise ExtensionError(
+                        f"{marker.source}:{marker.line}: a solution-start without a "
+                        "solution-end after it in the same section (hide_solutions)")
+                del parent[start:end + 1]
+
+    app.add_directive("solution-start", _HidingSolutionStart, override=True)
+    app.add_transform(_RemoveHiddenSolutions)
+
+
+_SOLUTION_START = re.compile(r"^\s*(`{3,}|:{3,})\{solution-start\}")
+_SOLUTION_END = re.compile(r"^\s*(`{3,}|:{3,})\{solution-end\}")
+
+
+@dataclass
+class _SolutionScan:
+    """Where a line-by-line scan is: outside a solution; inside one; or on the ``{solution-end}``
+    directive, waiting for its closing fence (``fence``)."""
+
+    inside: bool = False
+    fence: str | None = None
+
+    def keep(self, line: str) -> bool:
+        """Whether ``line`` lies outside every solution range (and update the state)."""
+        if self.fence is not None:  # the solution-end directive's own closing fence ends it
+            if line.strip() == self.fence:
+                self.inside, self.fence = False, None
+            return False
+        if not self.inside:
+            if _SOLUTION_START.match(line):
+                self.inside = True
+                return False
+            return True
+        if match := _SOLUTION_END.match(line):
+            self.fence = match[1]
+        return False
+
+
+def strip_solutions(text: str) -> str:
+    """A chapter's MyST source without its solutions: every line from a ``{solution-start}``
+    directive to the closing fence of its ``{solution-end}`` directive is dropped."""
+    scan = _SolutionScan()
+    return "".join(line for line in text.splitlines(keepends=True) if scan.keep(line))
+
+
+def strip_notebook_solutions(notebook: dict[str, Any]) -> dict[str, Any]:
+    """A notebook (nbformat JSON) without its solutions: the code cells of a solution range are
+    dropped, markdown cells lose the range's lines (and are dropped when nothing else is left)."""
+    scan = _SolutionScan()
+    cells = []
+    for cell in notebook.get("cells", []):
+        source = cell.get("source", "")
+        text = source if isinstance(source, str) else "".join(source)
+        if cell.get("cell_type") == "markdown":
+            kept = "".join(line for line in text.splitlines(keepends=True) if scan.keep(line))
+            if kept.strip():
+                cells.append({**cell, "source": kept.splitlines(keepends=True)})
+        elif not scan.inside:
+            cells.append(cell)
+    return {**notebook, "cells": cells}
+
+
+def _strip_downloadable_sources(app: Any, exception: Exception | None) -> None:
+    """Student edition: the pages' download buttons (``_sources/*.md``, ``*.ipynb``) must not
+    hand out the solutions that the pages no longer show."""
+    if exception is not None or not app.config.hide_solutions:
+        return
+    sources = Path(app.outdir) / "_sources"
+    if not sources.is_dir():
+        return
+    for path in sources.rglob("*"):
+        if path.suffix == ".ipynb":
+            notebook = json.loads(path.read_text(encoding="utf-8"))
+            path.write_text(json.dumps(strip_notebook_solutions(notebook), indent=1,
+                                       ensure_ascii=False) + "\n", encoding="utf-8")
+        elif path.suffix in {".md", ".txt"} and path.is_file():
+            path.write_text(strip_solutions(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
 def setup(app: Any) -> dict[str, Any]:
-    """Register this module as a Sphinx extension (the book's page fixes, see above)."""
+    """Register this module as a Sphinx extension: the book's page fixes and, with sphinx-exercise's
+    ``hide_solutions`` (the student edition), the removal of every solution (see above)."""
+    app.setup_extension("sphinx_exercise")  # first, so that our solution-start overrides its own
     app.connect("html-page-context", _deduplicate_inline_scripts)
+    _solution_hiding(app)
+    app.connect("build-finished", _strip_downloadable_sources)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
