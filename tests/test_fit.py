@@ -194,6 +194,42 @@ def test_profile_2d_shape(smoothed) -> None:
         fit.profile_2d(("cqL33",), [0, 1], [0, 1], start=start, smoothed=smoothed)
 
 
+def test_profiles_are_cached(smoothed, monkeypatch, tmp_path) -> None:
+    """A profile on the saved course surrogate is stored once and read back bit for bit (a 1-D
+    one with a working minimiser); other arguments are other entries; a damaged entry is
+    recomputed."""
+    from lecture_utils import _cache
+
+    monkeypatch.setenv(_cache.ENV_VAR, str(tmp_path))
+    start = fit._training_starts(1)[0]
+    grid = np.linspace(6.6, 7.6, 3)
+    first = fit.profile_1d("log10_fa", grid, start=start, smoothed=smoothed, progress=False)
+    first_2d = fit.profile_2d(("cqL33", "cuR"), np.linspace(1.0, 3.0, 2), np.linspace(-1, 1, 2),
+                              start=start, smoothed=smoothed, progress=False)
+
+    def no_scan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cached profile must not be recomputed")
+
+    monkeypatch.setattr(stats, "profile_1d", no_scan)
+    monkeypatch.setattr(stats, "profile_2d", no_scan)
+    again = fit.profile_1d("log10_fa", grid, start=start, smoothed=smoothed)
+    again_2d = fit.profile_2d(("cqL33", "cuR"), np.linspace(1.0, 3.0, 2), np.linspace(-1, 1, 2),
+                              start=start, smoothed=smoothed)
+    for a, b in ((first, again), (first_2d, again_2d)):
+        assert a.chi2.tobytes() == b.chi2.tobytes() and a.params.tobytes() == b.params.tobytes()
+        assert (a.valid == b.valid).all() and a.chi2_min == b.chi2_min
+        assert a.best_fit.tobytes() == b.best_fit.tobytes() and a.names == b.names
+    assert again.name == "log10_fa" and again.index == 0
+    chi2_at, _ = again.profile_at(7.1)      # the minimiser of a cached profile works
+    assert np.isfinite(chi2_at) and chi2_at >= again.chi2_min - 1e-6
+    with pytest.raises(AssertionError, match="recomputed"):
+        fit.profile_1d("log10_fa", grid, start=start, smoothed=smoothed, tol=0.05)
+    for entry in _cache.cache_dir("profiles").iterdir():
+        entry.write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="unusable"), pytest.raises(AssertionError):
+        fit.profile_1d("log10_fa", grid, start=start, smoothed=smoothed)
+
+
 # ------------------------------------------------------------------------- caching, tests ---
 def test_cached_table_reads_its_cache(tmp_path, monkeypatch) -> None:
     """fit.cached_table goes through the per-point evaluation cache of lecture_utils.data: the

@@ -277,6 +277,26 @@ class Profile1D:
         """Shortcut for :func:`interval_from_profile`."""
         return interval_from_profile(self, cl, nsigma=nsigma, dof=dof, refine=refine)
 
+    @classmethod
+    def from_scan(cls, chi2_fn: Chi2Function, index: int, grid: npt.ArrayLike,
+                  chi2: npt.ArrayLike, params: npt.ArrayLike, valid: npt.ArrayLike,
+                  best_fit: npt.ArrayLike, chi2_min: float, *, bounds: Bounds | None = None,
+                  names: Sequence[str] | None = None, grad: Any = None,
+                  tol: float = 0.1) -> Profile1D:
+        """A profile from the stored results of a scan of ``chi2_fn`` (e.g. read from a cache),
+        with a minimiser of ``chi2_fn`` for :meth:`profile_at` and refined intervals.
+
+        Parameters are those of :func:`profile_1d` and the attributes of :class:`Profile1D`;
+        ``params`` has shape (m, n_par) and ``best_fit`` shape (n_par,).
+        """
+        best = _check_start(best_fit)
+        lims = _check_bounds(bounds, best.size)
+        i = _check_index(index, best.size)
+        mini = _Minimiser(chi2_fn, best, lims, names, grad, tol)
+        return cls(i, mini.names[i], mini.names, np.asarray(grid, dtype=float),
+                   np.asarray(chi2, dtype=float), np.asarray(params, dtype=float),
+                   np.asarray(valid, dtype=bool), best, float(chi2_min), mini)
+
 
 @dataclass(frozen=True, eq=False)
 class Profile2D:
