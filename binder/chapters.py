@@ -5,7 +5,7 @@ chapters read (the course surrogate, compiled libraries, posteriors, exact evalu
 into the image: a student's first run of a chapter then only reads them. The Binder simulation
 test (``tests/test_binder.py``) runs it again with ``--cpus 1 --report FILE`` to measure, per
 notebook, the wall time and the peak memory of the kernel and every process it starts (summed
-resident set sizes, sampled every 0.2 s).
+proportional set sizes, sampled every 0.2 s).
 
 Usage::
 
@@ -46,8 +46,18 @@ def book_notebooks(root: Path = ROOT) -> list[Path]:
     return found
 
 
+def _proportional_memory(process: psutil.Process) -> int:
+    """Bytes of memory ``process`` accounts for: its proportional set size (pages shared with other
+    processes, e.g. forked workers, divided among them), else its resident set size."""
+    try:
+        return int(process.memory_full_info().pss)
+    except (AttributeError, psutil.AccessDenied):
+        return int(process.memory_info().rss)
+
+
 class TreeMemory:
-    """Peak summed RSS [bytes] of this process's descendants, sampled in a background thread."""
+    """Peak memory [bytes] of this process's descendants (the kernel and every process it starts),
+    summed proportional set sizes, sampled in a background thread."""
 
     def __init__(self) -> None:
         self.peak = 0
@@ -60,7 +70,7 @@ class TreeMemory:
             total = 0
             for child in me.children(recursive=True):
                 try:
-                    total += child.memory_info().rss
+                    total += _proportional_memory(child)
                 except psutil.Error:
                     pass  # the process ended between listing and reading
             self.peak = max(self.peak, total)
