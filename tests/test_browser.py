@@ -18,12 +18,9 @@ failure. The browser is found as ``$CHROMIUM`` or ``chromium``/``chromium-browse
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import re
 import shutil
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -33,7 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urldefrag, urlsplit
 
-import booktools as book  # book/_ext, on the path by tests/conftest.py
+import bookpdf  # book/_ext, on the path by tests/conftest.py
+import booktools as book
 import pytest
 
 # End-to-end and dependent on a built book: not part of `make test` (which runs before the book
@@ -75,26 +73,13 @@ def find_chromium() -> str | None:
 # ---------------------------------------------------------------------------------------------
 # the server and the browser
 # ---------------------------------------------------------------------------------------------
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base signature
-        pass
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
     """Base URL of ``_build/html`` served on a free localhost port."""
     if not (HTML_DIR / "index.html").is_file():
         unavailable(f"no built book at {HTML_DIR} (run `make book` first)")
-    handler = functools.partial(_QuietHandler, directory=str(HTML_DIR))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with bookpdf.serve(HTML_DIR) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
