@@ -39,7 +39,8 @@ __version__ = "0.1.0"
 
 MODULES: tuple[str, ...] = (
     "active", "alps", "calibration", "cli", "compiled", "data", "datasets", "design", "engine",
-    "explain", "explorer", "fit", "plotting", "reweight", "sampling", "smooth", "stats",
+    "explain", "explorer", "fit", "plotting", "profiles", "reweight", "sampling", "smooth",
+    "stats",
     "surrogate",
     "testing", "tuning")
 """The public modules, importable as attributes of the package."""
