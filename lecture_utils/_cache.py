@@ -12,15 +12,22 @@ set, else the user cache folder of the platform (:func:`platformdirs.user_cache_
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import importlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+try:  # POSIX; elsewhere artefacts are built without a lock (atomic installs stay safe)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 import platformdirs
 
@@ -50,6 +57,41 @@ def cache_dir(*parts: str) -> Path:
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def building(entry: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the build lock of one cache entry: one process at a time builds it, the others wait
+    and then find it built.
+
+    An exclusive advisory lock (:func:`fcntl.flock`) on a file named by a hash of ``entry``'s
+    absolute path in ``cache_dir("locks")`` (so cache folders hold only entries), released when
+    the block ends or the process dies. Check for the entry
+    again inside the block: another process may have built it while this one waited. Entries
+    are still installed atomically (a rename), so readers that take no lock never see a
+    half-written one.
+
+    Parameters
+    ----------
+    entry : str or os.PathLike
+        The path of the cache entry (file or folder) to build.
+
+    Yields
+    ------
+    None
+        Inside the block this process is the only one building ``entry``.
+    """
+    path = Path(entry)
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
+    with open(cache_dir("locks") / f"{name}.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def content_hash(*items: Any) -> str:

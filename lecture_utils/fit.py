@@ -70,7 +70,7 @@ from scipy import optimize
 
 from . import alps, data, design, stats
 from . import surrogate as surrogate_module
-from ._cache import cache_dir, code_fingerprint, content_hash
+from ._cache import building, cache_dir, code_fingerprint, content_hash
 from .calibration import CalibratedSignificance, calibrated_significance
 from .profiles import profile_1d, profile_2d
 from .smooth import (
@@ -554,15 +554,16 @@ def posterior(prior: Any = "loguniform", seed: int = 0, *, surrogate: Any = None
                        "default" if surrogate is None else type(surrogate).__name__, repr(pr),
                        seed, code_fingerprint(sampling))[:24]
     path = cache_dir("posteriors") / f"posterior-{key}.pkl"
-    if path.exists():
-        with contextlib.suppress(Exception), path.open("rb") as f:  # unreadable: run again
-            return pickle.load(f)
-    result = sampling.sample_posterior(surrogate, prior=pr, seed=seed, progress=progress)
-    result.surrogate = None  # not pickled: the key identifies it
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with tmp.open("wb") as f:
-        pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
+    with building(path):  # one process samples, the others wait and read its chain
+        if path.exists():
+            with contextlib.suppress(Exception), path.open("rb") as f:  # unreadable: run again
+                return pickle.load(f)
+        result = sampling.sample_posterior(surrogate, prior=pr, seed=seed, progress=progress)
+        result.surrogate = None  # not pickled: the key identifies it
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
     return result
 
 

@@ -90,6 +90,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         _notebook_module.stop_early()
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The wall-clock time of every notebook's nbval run, the longest first."""
+    if _notebook_module is None or not _notebook_module.SECONDS:
+        return
+    seconds = _notebook_module.SECONDS
+    terminalreporter.section("notebook execution (nbval, wall clock)")
+    for name, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{s:8.1f}s  {name}")
+    terminalreporter.write_line(f"{sum(seconds.values()):8.1f}s  in all, "
+                                f"{_notebook_module.NOTEBOOK_WORKERS} at a time")
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _session_cache is not None:
         os.environ.pop(TEST_CACHE_VAR, None)

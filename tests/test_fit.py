@@ -220,8 +220,13 @@ def test_profiles_are_cached(smoothed, monkeypatch, tmp_path) -> None:
         assert (a.valid == b.valid).all() and a.chi2_min == b.chi2_min
         assert a.best_fit.tobytes() == b.best_fit.tobytes() and a.names == b.names
     assert again.name == "log10_fa" and again.index == 0
-    chi2_at, _ = again.profile_at(7.1)      # the minimiser of a cached profile works
-    assert np.isfinite(chi2_at) and chi2_at >= again.chi2_min - 1e-6
+    # the minimiser of a cached profile works: at a grid point it finds the scanned value, and it
+    # agrees with the fresh profile's minimiser, both to MIGRAD's resolution on the smoothed
+    # surrogate (a few 0.01 in χ²; the minima are flat)
+    chi2_at, _ = again.profile_at(7.1)
+    assert np.isfinite(chi2_at) and abs(chi2_at - again.chi2[1]) < 0.05
+    assert abs(chi2_at - first.profile_at(7.1)[0]) < 0.05
+    assert chi2_at > again.chi2_min - 0.05
     with pytest.raises(AssertionError, match="recomputed"):
         fit.profile_1d("log10_fa", grid, start=start, smoothed=smoothed, tol=0.05)
     for entry in _cache.cache_dir("profiles").iterdir():

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,7 +138,15 @@ class NotebookRuns:
         self.futures: dict[Path, cf.Future[subprocess.CompletedProcess]] = {}
         for k, notebook in enumerate(sorted(notebooks, key=lambda p: -p.stat().st_size)):
             ipynb = to_ipynb(notebook, Path(self._tmp.name) / f"nb{k}")
-            self.futures[notebook] = self._pool.submit(run_nbval, ipynb, environ=environ)
+            self.futures[notebook] = self._pool.submit(self._timed, notebook, ipynb, environ)
+
+    def _timed(self, notebook: Path, ipynb: Path, environ: dict[str, str]
+               ) -> subprocess.CompletedProcess:
+        start = time.perf_counter()
+        try:
+            return run_nbval(ipynb, environ=environ)
+        finally:
+            SECONDS[notebook.relative_to(ROOT).as_posix()] = time.perf_counter() - start
 
     def close(self) -> None:
         for future in self.futures.values():
@@ -147,6 +156,10 @@ class NotebookRuns:
 
 
 _EARLY: NotebookRuns | None = None
+
+SECONDS: dict[str, float] = {}
+"""Wall-clock seconds of each finished nbval run (the notebooks run in the background, so
+``--durations`` does not show them; ``tests/conftest.py`` prints these at the end)."""
 
 
 def selected_notebooks(items: list[pytest.Item]) -> list[Path]:

@@ -163,6 +163,35 @@ def test_cache_keys_follow_exactly_the_code_they_depend_on(tmp_path: Path) -> No
         k: v for k, v in before.items() if k != "compiled"}
 
 
+BUILDER = textwrap.dedent("""\
+    import sys, time, uuid
+    from pathlib import Path
+    from lecture_utils import _cache
+    entry, builds = Path(sys.argv[1]), Path(sys.argv[2])
+    with _cache.building(entry):
+        if not entry.exists():
+            (builds / uuid.uuid4().hex).touch()
+            time.sleep(1.0)  # a slow build: without the lock the others would build too
+            entry.write_text("built")
+    print(entry.read_text())
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the build lock is POSIX (fcntl)")
+def test_concurrent_processes_build_a_cache_entry_once(tmp_path: Path) -> None:
+    """Three processes that want the same missing entry at once: one builds it, the others wait
+    for it and read it (``_cache.building``)."""
+    builds = tmp_path / "builds"
+    builds.mkdir()
+    entry = tmp_path / "entry.txt"
+    children = [subprocess.Popen([sys.executable, "-c", BUILDER, str(entry), str(builds)],
+                                 stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [child.communicate(timeout=120)[0].strip() for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0]
+    assert outputs == ["built"] * 3
+    assert len(list(builds.iterdir())) == 1
+
+
 def test_no_submodule_shares_a_name_with_its_package_attribute() -> None:
     """``surrogate.features`` must be the function, never the file ``surrogate/features.py``: a
     submodule named like a public name of its package makes the attribute depend on import order."""

@@ -181,20 +181,21 @@ def running_table(*, progress: bool | None = None) -> RunningTable:
     ``cache_dir("running", key)`` (:func:`running_table_key`); deterministic, so every process
     gets the identical table.
     """
-    from .._cache import cache_dir
+    from .._cache import building, cache_dir
     from .._progress import progress_bar
 
     key = running_table_key()
     if key in _RUNNING_MEMO:
         return _RUNNING_MEMO[key]
     path = cache_dir("running") / f"{key}.npz"
-    table = _load_running_table(path, key) if path.exists() else None  # unreadable: rebuild
-    if table is None:
-        grid = np.linspace(*DOMAIN.unit_bounds[0], RUNNING_GRID_SIZE)
-        response = np.array([running_response(10.0 ** g) for g in progress_bar(
-            grid, progress=progress, desc="running table (leading log)", unit="f_a")])
-        table = RunningTable(grid, response)
-        save_running_table(table, path, key)
+    with building(path):  # one process runs ALPaca, the others wait and read its table
+        table = _load_running_table(path, key) if path.exists() else None  # unreadable: rebuild
+        if table is None:
+            grid = np.linspace(*DOMAIN.unit_bounds[0], RUNNING_GRID_SIZE)
+            response = np.array([running_response(10.0 ** g) for g in progress_bar(
+                grid, progress=progress, desc="running table (leading log)", unit="f_a")])
+            table = RunningTable(grid, response)
+            save_running_table(table, path, key)
     _RUNNING_MEMO[key] = table
     return table
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import alps, stats
-from .._cache import cache_dir, code_fingerprint, content_hash
+from .._cache import building, cache_dir, code_fingerprint, content_hash
 from .library import PredictionLibrary, library_path, prediction_library
 from .model import (
     CTAU_SATURATED_M,
@@ -258,16 +258,17 @@ def _cached_toys(model: ReducedModel, n: int, seed: int, treatment: str, lo: flo
                        code_fingerprint("lecture_utils.calibration", "lecture_utils.alps"),
                        alps.alpaca_version(), library_path().read_bytes())[:24]
     path = cache_dir("significance") / f"toys-{key}.npz"
-    if path.exists():
-        try:
-            with np.load(path) as f:
-                return f["q"], f["br"], f["ctau"]
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable: compute again
-    q, br, ctau = toy_q(model, n, seed, lo)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.npz")
-    np.savez(tmp, q=q, br=br, ctau=ctau)
-    os.replace(tmp, path)
+    with building(path):  # one process computes, the others wait and read its toys
+        if path.exists():
+            try:
+                with np.load(path) as f:
+                    return f["q"], f["br"], f["ctau"]
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable: compute again
+        q, br, ctau = toy_q(model, n, seed, lo)
+        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.npz")
+        np.savez(tmp, q=q, br=br, ctau=ctau)
+        os.replace(tmp, path)
     return q, br, ctau
 
 

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._cache import cache_dir, code_fingerprint, content_hash
+from .._cache import building, cache_dir, code_fingerprint, content_hash
 from .codegen import (
     LAYOUTS,
     SIMD_MAX_DEPTH,
@@ -351,15 +351,29 @@ def compile_booster_library(booster: Any, *, options: CompileOptions = DEFAULT_O
     if use_cache and key in _LOADED and (folder / "model.so").exists():
         _LOADED[key].info["cache"] = "hit"
         return _LOADED[key]
-    if use_cache and (folder / "build.json").exists():
-        try:
-            model = CompiledModel.load(folder, n_features, n_trees)
-            model.info["cache"] = "hit"
-            _LOADED[key] = model
-            return model
-        except (CompilationError, OSError, ValueError) as exc:
-            warnings.warn(f"cached library {folder} unusable ({exc}); rebuilding",
-                          UserWarning, stacklevel=2)
+    if not use_cache:
+        return _build_entry(booster, raw, n_features, n_trees, key, cc, options, sample, verify,
+                            use_cache)
+    with building(folder):  # one process compiles, the others wait and load its library
+        if (folder / "build.json").exists():
+            try:
+                model = CompiledModel.load(folder, n_features, n_trees)
+                model.info["cache"] = "hit"
+                _LOADED[key] = model
+                return model
+            except (CompilationError, OSError, ValueError) as exc:
+                warnings.warn(f"cached library {folder} unusable ({exc}); rebuilding",
+                              UserWarning, stacklevel=2)
+        return _build_entry(booster, raw, n_features, n_trees, key, cc, options, sample, verify,
+                            use_cache)
+
+
+def _build_entry(booster: Any, raw: bytes, n_features: int, n_trees: int, key: str,
+                 cc: tuple[str, str], options: CompileOptions, sample: np.ndarray | None,
+                 verify: bool, use_cache: bool) -> CompiledModel:
+    """Build, verify and (with ``use_cache``) install the library of cache entry ``key``."""
+    root = cache_dir("compiled")
+    folder = root / key
     tmp = root / f".{key}.{uuid.uuid4().hex}.tmp"
     log.info("compiling a %d-tree booster with %s (options %s)", n_trees, cc[1], options.key())
     try:

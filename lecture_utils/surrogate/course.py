@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .. import alps
-from .._cache import cache_dir, code_fingerprint, content_hash
+from .._cache import building, cache_dir, code_fingerprint, content_hash
 from .._paths import RESOURCES_DIR
 from ..stats import REGION_DELTA_CHI2
 from .inputs import Transform, check_transform, feature_table_key
@@ -239,15 +239,22 @@ def default_surrogate(*, rebuild: bool = False, use_cache: bool = True,
     if key in _MEMO and not rebuild:
         return _MEMO[key]
     folder = cache_dir("surrogate") / key
+    with building(folder):  # one process trains, the others wait and load its model
+        model = _load_or_train(folder, key, dhash, train, rebuild)
+    _MEMO[key] = model
+    return model
+
+
+def _load_or_train(folder: Path, key: str, dhash: str, train: Callable[[], TwoStageSurrogate],
+                   rebuild: bool) -> TwoStageSurrogate:
+    """The cached model in ``folder``, or ``train()`` saved there (under the build lock)."""
     stale = rebuild
     if folder.exists() and not rebuild:
         try:
-            model = TwoStageSurrogate.load(folder, data_hash=dhash, cut=REGION_DELTA_CHI2)
-            _MEMO[key] = model
-            return model
+            return TwoStageSurrogate.load(folder, data_hash=dhash, cut=REGION_DELTA_CHI2)
         except (SurrogateMetadataError, FileNotFoundError, ValueError) as exc:
             warnings.warn(f"cached surrogate at {folder} unusable ({exc}); retraining",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=3)
             stale = True
     model = train()
     # write to a private folder, then rename: readers never see a half-written model
@@ -259,9 +266,7 @@ def default_surrogate(*, rebuild: bool = False, use_cache: bool = True,
         os.replace(tmp, folder)
     except OSError:  # another process won the race: its model is identical (deterministic)
         shutil.rmtree(tmp, ignore_errors=True)
-    model = TwoStageSurrogate.load(folder, data_hash=dhash, cut=REGION_DELTA_CHI2)
-    _MEMO[key] = model
-    return model
+    return TwoStageSurrogate.load(folder, data_hash=dhash, cut=REGION_DELTA_CHI2)
 
 
 COURSE_CURVE_SIZES: tuple[int, ...] = (500, 1000, 2000, 4000, 8000, 16000)
