@@ -11,6 +11,7 @@ active     extend the training set with actively chosen points (lecture_utils.ac
 running-table  rebuild the shipped exact running table (integrator "tabulated")
 term-library   rebuild the shipped library of ALPaca's term-by-term predictions
 significance-validation  rerun the full 6-D fits that validate the reduced significance model
+evaluation-seed  ship the evaluation-cache entries of a filled cache (after make book)
 
 Every command is defined here; the modules it calls are imported only when it runs, so
 ``--help`` and ``--version`` stay fast. A user mistake (an unknown option or data set, a missing
@@ -74,6 +75,17 @@ def _data_set_names(names: tuple[str, ...] | list[str], option: str) -> None:
     if unknown:
         raise UsageError(f"{option}: unknown data set(s) {unknown}; available: "
                          f"{data.available()}")
+
+
+def cmd_evaluation_seed(args: argparse.Namespace) -> int:
+    from . import data
+
+    try:
+        prov = data.write_seed(args.cache, args.out or data.SEED_FILE)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{prov['n_entries']} entries ({prov['alpaca_seconds']} s of ALPaca) written")
+    return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -385,6 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compact", help="merge a store's chunk files")
     c.add_argument("store", type=Path)
     c.set_defaults(func=cmd_compact)
+
+    es = sub.add_parser("evaluation-seed", help="write the shipped evaluation-cache entries "
+                        "from a cache folder that the book filled (e.g. _build/cache)")
+    es.add_argument("--cache", type=Path, required=True, help="the artefact cache folder")
+    es.add_argument("--out", type=Path, default=None,
+                    help="output file (default: the shipped lecture_utils/data file)")
+    es.set_defaults(func=cmd_evaluation_seed)
 
     t = sub.add_parser("running-table", help="rebuild the shipped exact running table "
                        "(ALPaca's exact evolution per unit coupling on a grid of f_a)")

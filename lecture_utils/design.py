@@ -6,6 +6,8 @@ in :data:`lecture_utils.alps.PARAMETERS` order (f_a sampled log-uniformly, coupl
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.stats import qmc
 
@@ -63,3 +65,111 @@ def jitter_around(centres: np.ndarray, n: int, seed: int, scale: float = 0.05,
     u = np.abs(u)                        # reflect at 0
     u = 1.0 - np.abs(1.0 - u)            # reflect at 1
     return domain.from_unit(np.clip(u, 0.0, 1.0))
+
+
+def random_directions(n: int, n_dim: int, seed: int) -> np.ndarray:
+    """``n`` directions drawn uniformly on the unit sphere of dimension ``n_dim`` (seeded).
+
+    Returns
+    -------
+    numpy.ndarray
+        Unit vectors, shape (n, n_dim).
+    """
+    n = _check_n(n)
+    v = np.random.default_rng(seed).normal(size=(n, _check_n(n_dim)))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def edge_pairs(chi2_fn: Callable[[np.ndarray], np.ndarray], starts: np.ndarray,
+               chi2_starts: np.ndarray, directions: np.ndarray, threshold: float, *,
+               first_step: float = 0.02, n_expand: int = 6, n_bisect: int = 6,
+               domain: Domain = DOMAIN) -> dict[str, np.ndarray]:
+    """Pairs of nearby points that straddle the edge ``χ² = threshold`` of a region, by walking
+    out of it along rays and bisecting.
+
+    Each ray starts at a point with χ² < ``threshold`` and follows its direction in the sampling
+    coordinates scaled to the unit cube (log10 f_a, couplings; :meth:`Domain.to_unit`): steps of
+    ``first_step`` · 2^k (k = 0 … ``n_expand`` − 1) until a point has χ² ≥ ``threshold`` (a
+    failed evaluation, NaN, counts as outside), then ``n_bisect`` bisections of the last bracket.
+    A ray that leaves the cube before leaving the region is dropped. All rays advance together:
+    one call of ``chi2_fn`` per round, at most ``n_expand + n_bisect`` calls in all.
+
+    Parameters
+    ----------
+    chi2_fn : callable
+        χ² at physical points (m, 6) → (m,) (NaN where an evaluation failed).
+    starts : numpy.ndarray
+        Physical points inside the region, shape (n, 6).
+    chi2_starts : numpy.ndarray
+        Their χ², shape (n,), each below ``threshold``.
+    directions : numpy.ndarray
+        Directions in unit-cube coordinates, shape (n, 6) (normalised here).
+    threshold : float
+        χ² of the region's edge.
+    first_step : float, optional
+        First step along a ray, as a fraction of the cube's side.
+    n_expand, n_bisect : int, optional
+        Outward steps, then bisection steps.
+    domain : Domain, optional
+        The box of the sampling coordinates.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``ray`` (n_pairs,) the index of the ray of each pair; ``inside`` and ``outside`` the
+        physical points of each pair (n_pairs, 6) with their χ² ``chi2_inside`` and
+        ``chi2_outside`` (n_pairs,); ``gap`` the pair's distance in unit-cube coordinates.
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, a start is outside the cube or the region, or a step setting is not
+        positive.
+    """
+    u0 = domain.to_unit(np.atleast_2d(np.asarray(starts, dtype=float)))
+    d = np.atleast_2d(np.asarray(directions, dtype=float))
+    if u0.shape != d.shape or u0.ndim != 2 or len(u0) == 0:
+        raise ValueError(f"starts and directions must have the same shape (n, "
+                         f"{domain.bounds.shape[0]}), got {u0.shape} and {d.shape}")
+    if np.any((u0 < 0) | (u0 > 1)):
+        raise ValueError("every start must lie inside the domain")
+    chi2_start = np.asarray(chi2_starts, dtype=float).reshape(-1)
+    if chi2_start.shape != (len(u0),) or not np.all(chi2_start < threshold):
+        raise ValueError("chi2_starts must give one χ² per start, each below the threshold")
+    if not first_step > 0 or _check_n(n_expand) < 1 or int(n_bisect) < 0:
+        raise ValueError("first_step must be > 0, n_expand ≥ 1 and n_bisect ≥ 0")
+    d = d / np.linalg.norm(d, axis=1, keepdims=True)
+    n = len(u0)
+    t_in = np.zeros(n)
+    chi2_in = chi2_start.copy()
+    t_out = np.full(n, np.nan)
+    chi2_out = np.full(n, np.nan)
+    alive = np.ones(n, dtype=bool)            # still walking outwards
+    for k in range(_check_n(n_expand)):
+        t = first_step * 2.0 ** k
+        u = u0 + t * d
+        alive &= np.all((u >= 0) & (u <= 1), axis=1)
+        idx = np.flatnonzero(alive)
+        if not idx.size:
+            break
+        chi2 = np.asarray(chi2_fn(domain.from_unit(u[idx])), dtype=float)
+        out = ~(chi2 < threshold)
+        t_out[idx[out]], chi2_out[idx[out]] = t, chi2[out]
+        t_in[idx[~out]], chi2_in[idx[~out]] = t, chi2[~out]
+        alive[idx[out]] = False
+    found = np.isfinite(t_out)
+    for _ in range(int(n_bisect)):
+        idx = np.flatnonzero(found)
+        if not idx.size:
+            break
+        t_mid = 0.5 * (t_in[idx] + t_out[idx])
+        chi2 = np.asarray(chi2_fn(domain.from_unit(u0[idx] + t_mid[:, None] * d[idx])),
+                          dtype=float)
+        out = ~(chi2 < threshold)
+        t_out[idx[out]], chi2_out[idx[out]] = t_mid[out], chi2[out]
+        t_in[idx[~out]], chi2_in[idx[~out]] = t_mid[~out], chi2[~out]
+    ray = np.flatnonzero(found)
+    inside = domain.from_unit(u0[ray] + t_in[ray, None] * d[ray])
+    outside = domain.from_unit(u0[ray] + t_out[ray, None] * d[ray])
+    return {"ray": ray, "inside": inside, "outside": outside, "chi2_inside": chi2_in[ray],
+            "chi2_outside": chi2_out[ray], "gap": t_out[ray] - t_in[ray]}

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from lecture_utils import _cache, alps, surrogate
+from lecture_utils.data import SEED_ENV_VAR
 from lecture_utils.testing import toy_dataset
 
 # the book's own helpers (book/_ext/booktools.py) are not part of the package
@@ -143,8 +144,10 @@ class FakeAlpaca:
 @pytest.fixture()
 def fake_alpaca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAlpaca:
     """ALPaca replaced by :class:`FakeAlpaca`, with an artefact cache of the test's own (fake χ²
-    values must never reach a cache that other tests read)."""
+    values must never reach a cache that other tests read) and without the shipped entries of
+    the real χ² (``data.SEED_FILE``)."""
     monkeypatch.setenv(_cache.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(SEED_ENV_VAR, "0")
     fake = FakeAlpaca()
     monkeypatch.setattr(alps, "chi2", fake)
     monkeypatch.setattr(alps, "load_alpaca", lambda: None)

@@ -549,3 +549,55 @@ def test_dense_recipe_builds_resumes_and_validates(fake_alpaca: FakeAlpaca, tmp_
         datasets.build_dense("nope", workdir=work)
     with pytest.raises(ValueError, match="same points"):
         datasets.tabulated_vs_exact(ref.iloc[:4], ref)
+
+
+# ------------------------------------------------------------------ the shipped seed ---
+def test_seed_serves_missing_entries_without_evaluating(fake_alpaca: FakeAlpaca, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries written to a seed file are found by a process whose cache folder is empty; damaged
+    entries and entries of another convention are left out; the file is reproducible."""
+    pts = design.latin_hypercube(4, seed=11)
+    first = data.evaluate_cached(pts, progress=False)
+    entries = _entry(tmp_path)
+    damaged = entries[0].with_name("exact-" + "0" * 32 + ".json")
+    damaged.write_bytes(entries[0].read_bytes()[:40])                # unreadable: left out
+    foreign = entries[1].with_name("exact-" + "1" * 32 + ".json")    # a key of another ALPaca
+    foreign.write_bytes(entries[1].read_bytes())
+    seed = tmp_path / "seed" / "evaluation_seed.jsonl.gz"
+    prov = data.write_seed(tmp_path, seed)
+    assert prov["n_entries"] == 4 and prov["entries"] == {"chi2/exact/checks": 4}
+    first_bytes = seed.read_bytes()
+    assert data.write_seed(tmp_path, seed)["n_entries"] == 4 and seed.read_bytes() == first_bytes
+    assert (seed.parent / "evaluation_seed.provenance.json").exists()
+
+    monkeypatch.setattr(data.cache, "SEED_FILE", seed)
+    monkeypatch.setenv(data.SEED_ENV_VAR, "1")
+    monkeypatch.setenv("LECTURE_UTILS_CACHE", str(tmp_path / "empty"))
+    n = fake_alpaca.n_points
+    again = data.evaluate_cached(pts, progress=False)
+    assert fake_alpaca.n_points == n                                   # nothing evaluated
+    pd.testing.assert_frame_equal(again, first)
+    monkeypatch.setenv(data.SEED_ENV_VAR, "0")                         # switched off
+    data.evaluate_cached(pts, progress=False)
+    assert fake_alpaca.n_points == n + 4
+    with pytest.raises(FileNotFoundError, match="no evaluation cache"):
+        data.write_seed(tmp_path / "nothing", seed)
+
+
+def test_shipped_seed_matches_the_installed_alpaca() -> None:
+    """Every shipped entry passes the cache's checks and carries the key of the installed ALPaca
+    version and convention (and code of lecture_utils.alps, for tables): after an upgrade or an
+    edit of that code, rebuild it (python -m lecture_utils evaluation-seed, after make book)."""
+    import gzip
+
+    prov = json.loads((data.SEED_FILE.parent / "evaluation_seed.provenance.json").read_text())
+    with gzip.open(data.SEED_FILE, "rt") as f:
+        records = [json.loads(line) for line in f]
+    assert len(records) == prov["n_entries"] > 0
+    for record in records:
+        entry = record["entry"]
+        cache = data.cache._PointCache.open(record["kind"], entry["integrator"])
+        point = np.array(entry["point"], dtype=np.float64)
+        assert cache.path(cache.key(point)).name == record["file"]
+        body = {k: entry[k] for k in ("kind", "integrator", "point", "payload")}
+        assert entry["sha256"] == data.cache._digest(body) and entry["kind"] == record["kind"]

@@ -120,3 +120,24 @@ def test_shipped_points_reproduce(name: str) -> None:
     np.testing.assert_allclose(values, sample["chi2"], rtol=1e-9)
     ll = alps.chi2(sample[list(alps.PARAMETERS)].to_numpy()[:2], "leadinglog")
     np.testing.assert_allclose(ll, sample["chi2_leadinglog"].to_numpy()[:2], rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_shipped_evaluation_seed_reproduces_alpaca() -> None:
+    """A seeded sample of the shipped evaluation-cache entries (total χ², each integrator it
+    holds) evaluated again with ALPaca."""
+    import gzip
+    import json
+
+    with gzip.open(data.SEED_FILE, "rt") as f:
+        entries = [json.loads(line)["entry"] for line in f]
+    chi2_entries = [e for e in entries if e["kind"] == "chi2" and e["payload"]["status"] == "ok"]
+    rng = np.random.default_rng(0)
+    for integrator in sorted({e["integrator"] for e in chi2_entries}):
+        of_it = [e for e in chi2_entries if e["integrator"] == integrator]
+        picked = [of_it[i] for i in rng.choice(len(of_it), size=min(2, len(of_it)),
+                                                replace=False)]
+        points = np.array([e["point"] for e in picked], dtype=np.float64)
+        values = alps.chi2(points, integrator)
+        np.testing.assert_allclose(values, [e["payload"]["chi2"] for e in picked], rtol=1e-9,
+                                   err_msg=integrator)

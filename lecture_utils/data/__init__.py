@@ -22,12 +22,16 @@ submodule (e.g. ``data.shipped.SHIPPED_DIR``, read by :func:`load`).
 from .cache import (
     CACHE_FORMAT,
     CHI2_KIND,
+    SEED_ENV_VAR,
+    SEED_FILE,
     SERIAL_BELOW,
     TABLE_KINDS,
     CacheCorruptionWarning,
     cached_table,
     cached_tables,
     evaluate_cached,
+    seed_entry,
+    write_seed,
 )
 from .generation import generate
 from .shipped import SHIPPED_DIR, available, load, provenance
@@ -55,7 +59,8 @@ __all__ = [
     "generate",
     # cache
     "CHI2_KIND", "TABLE_KINDS", "SERIAL_BELOW", "CACHE_FORMAT", "CacheCorruptionWarning",
-    "evaluate_cached", "cached_tables", "cached_table",
+    "evaluate_cached", "cached_tables", "cached_table", "SEED_FILE", "SEED_ENV_VAR", "seed_entry",
+    "write_seed",
     # shipped
     "SHIPPED_DIR", "available", "load", "provenance",
 ]

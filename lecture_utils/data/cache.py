@@ -7,13 +7,22 @@ couplings, derived quantities, observable table) keep one entry per evaluated po
 and ALPaca's version and χ² convention (tables also by the code of :mod:`lecture_utils.alps`).
 Entries are written atomically and checksummed, so any process may read and write them
 concurrently.
+
+The package ships the entries the book's chapters evaluate (:data:`SEED_FILE`, written by
+``python -m lecture_utils evaluation-seed`` from a cache the book filled): an entry missing from
+the cache folder is looked up there, under the same key and with the same checks, so a fresh
+installation runs the chapters without repeating those ALPaca evaluations. Entries of another
+ALPaca version or convention have other keys and are never used.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
 import json
 import math
+import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -25,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .. import alps
+from .._paths import RESOURCES_DIR
 from .._progress import progress_bar
 from .._resources import available_cpus
 from .store import RESULT_COLUMNS, atomic_write, jsonable
@@ -49,6 +59,34 @@ CACHE_FORMAT: int = 1
 """Version of the layout of one cache entry (part of every key)."""
 
 _SIGNED: tuple[str, ...] = ("kind", "integrator", "point", "payload")
+
+SEED_FILE: Path = RESOURCES_DIR / "evaluation_seed.jsonl.gz"
+"""Shipped cache entries (one JSON line per entry: ``kind``, ``file`` and ``entry``), with
+``evaluation_seed.provenance.json`` beside it."""
+
+SEED_ENV_VAR: str = "LECTURE_UTILS_EVALUATION_SEED"
+"""Set to ``0`` to ignore :data:`SEED_FILE` (every missing entry is evaluated)."""
+
+
+@functools.cache
+def _seed_entries(path: Path) -> dict[tuple[str, str], bytes]:
+    """The shipped entries of ``path`` by (kind, file name), as the bytes of their JSON."""
+    if not path.exists():
+        return {}
+    entries: dict[tuple[str, str], bytes] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            record = json.loads(line)
+            entries[(record["kind"], record["file"])] = json.dumps(record["entry"]).encode()
+    return entries
+
+
+def seed_entry(kind: str, file: str) -> bytes | None:
+    """The shipped entry ``file`` of ``kind`` (:data:`SEED_FILE`), or ``None`` (none shipped, or
+    the seed switched off with ``$LECTURE_UTILS_EVALUATION_SEED=0``)."""
+    if os.environ.get(SEED_ENV_VAR, "1") == "0":
+        return None
+    return _seed_entries(SEED_FILE).get((kind, file))
 
 
 class CacheCorruptionWarning(UserWarning):
@@ -108,7 +146,10 @@ class _PointCache:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            return None
+            shipped = seed_entry(self.kind, path.name)
+            if shipped is None:
+                return None
+            raw = shipped
         try:
             entry = json.loads(raw)
             body = {k: entry[k] for k in _SIGNED}
@@ -353,3 +394,74 @@ def cached_table(kind: str, points: Any, integrator: alps.Integrator = "exact", 
     return pd.concat(cached_tables(kind, points, integrator, name=name, executor=executor,
                                    workers=workers, progress=progress), ignore_index=True)
 
+
+
+def write_seed(cache_root: str | os.PathLike[str], out: str | os.PathLike[str] = SEED_FILE
+               ) -> dict[str, Any]:
+    """Write the evaluation-cache entries under ``cache_root`` (an artefact cache folder, e.g.
+    the one ``make book`` fills) to a seed file like :data:`SEED_FILE`, with its provenance.
+
+    Only entries that pass the reader's checks and carry the key of the installed ALPaca version
+    and convention (and, for tables, the current code of :mod:`lecture_utils.alps`) are kept; the
+    file is sorted and gzip'ed without a time stamp, so the same entries give the same bytes.
+
+    Parameters
+    ----------
+    cache_root : str or os.PathLike
+        The artefact cache folder (holding ``evaluations/points/<kind>/``).
+    out : str or os.PathLike, optional
+        The seed file to write; ``<stem>.provenance.json`` is written beside it.
+
+    Returns
+    -------
+    dict
+        The provenance: entries per kind, integrator and requester, the ALPaca seconds they
+        hold, ALPaca's version and convention.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``cache_root`` holds no evaluation cache.
+    """
+    root = Path(cache_root) / "evaluations" / "points"
+    if not root.is_dir():
+        raise FileNotFoundError(f"no evaluation cache under {cache_root}")
+    records: list[tuple[str, str, dict[str, Any]]] = []
+    counts: dict[str, int] = {}
+    seconds = 0.0
+    for kind in (CHI2_KIND, *TABLE_KINDS):
+        for path in sorted((root / kind).glob("*.json")) if (root / kind).is_dir() else []:
+            try:
+                entry = json.loads(path.read_bytes())
+                cache = _PointCache.open(kind, entry["integrator"])
+                point = np.array(entry["point"], dtype=np.float64)
+                if cache.path(cache.key(point)).name != path.name or \
+                        entry.get("sha256") != _digest({k: entry[k] for k in _SIGNED}):
+                    continue  # another ALPaca version, convention or code; or damaged
+            except (ValueError, KeyError, TypeError):
+                continue
+            records.append((kind, path.name, entry))
+            label = f"{kind}/{entry['integrator']}/{entry.get('requested_by')}"
+            counts[label] = counts.get(label, 0) + 1
+            payload = entry["payload"]
+            if isinstance(payload, dict) and isinstance(payload.get("seconds"), int | float):
+                seconds += float(payload["seconds"])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps({"kind": k, "file": f, "entry": e}, sort_keys=True) + "\n"
+                    for k, f, e in records)
+    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        gz.write(lines.encode())
+    provenance = {
+        "description": "entries of the per-point evaluation cache that the book's chapters "
+                       "evaluate (ALPaca χ² and tables), looked up when the cache folder lacks "
+                       "them",
+        "command": "python -m lecture_utils evaluation-seed --cache _build/cache",
+        "n_entries": len(records), "entries": dict(sorted(counts.items())),
+        "alpaca_seconds": round(seconds, 1), "alpaca_version": alps.alpaca_version(),
+        "convention": alps.convention(),
+    }
+    out.with_name(out.name.split(".")[0] + ".provenance.json").write_text(
+        json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n")
+    _seed_entries.cache_clear()
+    return provenance
