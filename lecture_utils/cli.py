@@ -12,6 +12,7 @@ running-table  rebuild the shipped exact running table (integrator "tabulated")
 term-library   rebuild the shipped library of ALPaca's term-by-term predictions
 significance-validation  rerun the full 6-D fits that validate the reduced significance model
 evaluation-seed  ship the evaluation-cache entries of a filled cache (after make book)
+edge-holdout   rebuild the shipped edge hold-out (pairs straddling the region's edge; resumes)
 
 Every command is defined here; the modules it calls are imported only when it runs, so
 ``--help`` and ``--version`` stay fast. A user mistake (an unknown option or data set, a missing
@@ -85,6 +86,19 @@ def cmd_evaluation_seed(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     print(f"{prov['n_entries']} entries ({prov['alpaca_seconds']} s of ALPaca) written")
+    return 0
+
+
+def cmd_edge_holdout(args: argparse.Namespace) -> int:
+    from . import data, datasets
+    from .surrogate import TRAINING_SETS, training_arrays
+
+    chi2_min = float(training_arrays(TRAINING_SETS)[1].min())
+    prov = datasets.build_edge_holdout(chi2_min, workers=args.workers,
+                                       progress=False if args.no_progress else None,
+                                       out_dir=args.out_dir or data.SHIPPED_DIR)
+    print(f"{prov['n_pairs']} pairs from {prov['n_starts_inside']} region points, "
+          f"{prov['n_evaluated']} evaluations ({prov['n_failed']} failed)")
     return 0
 
 
@@ -404,6 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--out", type=Path, default=None,
                     help="output file (default: the shipped lecture_utils/data file)")
     es.set_defaults(func=cmd_evaluation_seed)
+
+    eh = sub.add_parser("edge-holdout", help="rebuild the shipped edge hold-out: pairs of "
+                        "points straddling the region's edge (resumes through the point cache)")
+    eh.add_argument("--workers", type=int, default=None,
+                    help="local worker processes (default: all cores)")
+    eh.add_argument("--out-dir", type=Path, default=None,
+                    help="output folder (default: the shipped lecture_utils/data folder)")
+    eh.add_argument("--no-progress", action="store_true", help="no progress bar")
+    eh.set_defaults(func=cmd_edge_holdout)
 
     t = sub.add_parser("running-table", help="rebuild the shipped exact running table "
                        "(ALPaca's exact evolution per unit coupling on a grid of f_a)")

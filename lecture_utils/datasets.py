@@ -530,3 +530,117 @@ def export_dense(name: str, root: Path, *, partial: bool = False,
     (out_dir / f"{name}.provenance.json").write_text(json.dumps(prov, indent=2, default=str))
     return {k: prov[k] for k in ("n_requested", "n_evaluated", "n_ok", "n_failed", "chi2_min",
                                  "n_region", "partial", "validation")}
+
+
+# --------------------------------------------------------------------------------------------
+# the edge hold-out: pairs of nearby points on both sides of the region's edge
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EdgeRecipe:
+    """Settings of the edge hold-out (:func:`build_edge_holdout`): ``n_rays`` region points of
+    the shipped ``starts_from`` set (its points with exact Δχ² < :data:`PRESCAN_DELTA_CHI2`,
+    drawn with ``seed``), each walked out of the region along a random direction and bisected
+    (:func:`lecture_utils.design.edge_pairs`) with the ``"tabulated"`` χ²."""
+
+    name: str = "edge_holdout"
+    seed: int = 23
+    n_rays: int = 160
+    starts_from: str = "holdout"
+    first_step: float = 0.02
+    n_expand: int = 6
+    n_bisect: int = 6
+
+
+EDGE_RECIPE = EdgeRecipe()
+EDGE_ORIGINS: tuple[str, ...] = ("edge-inside", "edge-outside")
+"""``origin`` of the two points of an edge pair."""
+
+
+def build_edge_holdout(chi2_min: float, recipe: EdgeRecipe = EDGE_RECIPE, *,
+                       workers: int | None = None, executor: Any = None,
+                       progress: bool | None = None,
+                       out_dir: str | Path = data.SHIPPED_DIR) -> dict[str, Any]:
+    """Build and write the edge hold-out: pairs of points that straddle the region's edge
+    χ² = ``chi2_min`` + :data:`~lecture_utils.stats.REGION_DELTA_CHI2`, a few bisection steps
+    apart, where a surrogate's gate is most likely wrong. No point of it is used for training
+    or model selection.
+
+    Every evaluation goes through the per-point cache (:func:`lecture_utils.data.evaluate_cached`,
+    integrator ``"tabulated"``): the construction is deterministic, so a run that was stopped
+    resumes by reading what it had evaluated.
+
+    Parameters
+    ----------
+    chi2_min : float
+        The region's reference minimum (the course's: the training data's minimum χ²).
+    recipe : EdgeRecipe, optional
+        Sizes, seeds and steps.
+    workers, executor : optional
+        How the evaluations run (:func:`lecture_utils.data.evaluate_cached`; default a local
+        pool of all cores).
+    progress : bool, optional
+        Progress bars.
+    out_dir : str or pathlib.Path, optional
+        Where ``<name>.csv.gz`` and ``<name>.provenance.json`` are written.
+
+    Returns
+    -------
+    dict
+        The provenance written (counts, settings, the threshold, failed evaluations).
+    """
+    threshold = float(chi2_min) + REGION_DELTA_CHI2
+    ref = data.load(recipe.starts_from)
+    pool = ref[ref["chi2"] < float(chi2_min) + PRESCAN_DELTA_CHI2]
+    rng = np.random.default_rng(recipe.seed)
+    starts = pool[list(alps.PARAMETERS)].to_numpy()[
+        rng.choice(len(pool), size=min(recipe.n_rays, len(pool)), replace=False)]
+    n_evaluated = [0]
+    failed: list[int] = [0]
+
+    def chi2_fn(points: np.ndarray) -> np.ndarray:
+        table = data.evaluate_cached(points, "tabulated", name=recipe.name, workers=workers,
+                                     executor=executor, progress=progress)
+        n_evaluated[0] += len(points)
+        failed[0] += int((table["status"] != "ok").sum())
+        return table["chi2"].to_numpy(dtype=float)
+
+    chi2_starts = chi2_fn(starts)
+    inside = chi2_starts < threshold
+    directions = design.random_directions(len(starts), len(alps.PARAMETERS), seed=recipe.seed + 1)
+    pairs = design.edge_pairs(chi2_fn, starts[inside], chi2_starts[inside], directions[inside],
+                              threshold, first_step=recipe.first_step,
+                              n_expand=recipe.n_expand, n_bisect=recipe.n_bisect)
+    n_pairs = len(pairs["ray"])
+    table = pd.concat([
+        pd.DataFrame(pairs[side], columns=list(alps.PARAMETERS)).assign(
+            chi2=pairs[f"chi2_{side}"], origin=origin, pair=np.arange(n_pairs),
+            gap=pairs["gap"])
+        for side, origin in zip(("inside", "outside"), EDGE_ORIGINS, strict=True)],
+        ignore_index=True)
+    table = table[np.isfinite(table["chi2"])].sort_values(["pair", "origin"], kind="stable")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / f"{recipe.name}.csv.gz", index=False, float_format="%.17g",
+                 compression={"method": "gzip", "mtime": 0})
+    prov = {
+        "name": recipe.name,
+        "description": ("pairs of points on both sides of the region's edge chi2 = chi2_min + "
+                        f"{REGION_DELTA_CHI2}: region points of {recipe.starts_from!r} walked "
+                        "out along random directions, the bracket bisected (design.edge_pairs); "
+                        "never used for training or selection"),
+        "columns": {**{p: f"{p} [{alps.UNITS[p] or 'dimensionless'}]" for p in alps.PARAMETERS},
+                    "chi2": "chi2, integrator 'tabulated'",
+                    "origin": "edge-inside (chi2 < threshold) or edge-outside",
+                    "pair": "index of the pair", "gap": "distance of the pair in unit-cube "
+                                                        "coordinates"},
+        "integrator": "tabulated", "exact_running_key": alps.exact_running_key(),
+        "recipe": asdict(recipe), "chi2_min": float(chi2_min), "threshold": threshold,
+        "region_delta_chi2": REGION_DELTA_CHI2, "n_starts": int(len(starts)),
+        "n_starts_inside": int(inside.sum()), "n_pairs": n_pairs,
+        "n_evaluated": n_evaluated[0], "n_failed": failed[0],
+        "n_outside_failed": int((~np.isfinite(pairs["chi2_outside"])).sum()),
+        "n_rows": int(len(table)), "packages": data.package_versions(),
+    }
+    (out_dir / f"{recipe.name}.provenance.json").write_text(
+        json.dumps(prov, indent=2, default=str) + "\n")
+    return prov

@@ -89,9 +89,10 @@ def edge_pairs(chi2_fn: Callable[[np.ndarray], np.ndarray], starts: np.ndarray,
 
     Each ray starts at a point with χ² < ``threshold`` and follows its direction in the sampling
     coordinates scaled to the unit cube (log10 f_a, couplings; :meth:`Domain.to_unit`): steps of
-    ``first_step`` · 2^k (k = 0 … ``n_expand`` − 1) until a point has χ² ≥ ``threshold`` (a
-    failed evaluation, NaN, counts as outside), then ``n_bisect`` bisections of the last bracket.
-    A ray that leaves the cube before leaving the region is dropped. All rays advance together:
+    ``first_step`` · 2^k (k = 0 … ``n_expand`` − 1), the last one stopped at the cube's face, until
+    a point has χ² ≥ ``threshold`` (a failed evaluation, NaN, counts as outside), then
+    ``n_bisect`` bisections of the last bracket. A ray still inside the region at the cube's face
+    (or after all outward steps) is dropped. All rays advance together:
     one call of ``chi2_fn`` per round, at most ``n_expand + n_bisect`` calls in all.
 
     Parameters
@@ -145,31 +146,32 @@ def edge_pairs(chi2_fn: Callable[[np.ndarray], np.ndarray], starts: np.ndarray,
     t_out = np.full(n, np.nan)
     chi2_out = np.full(n, np.nan)
     alive = np.ones(n, dtype=bool)            # still walking outwards
+    with np.errstate(divide="ignore", invalid="ignore"):   # distance to the cube's faces
+        t_face = np.where(d > 0, (1.0 - u0) / d, np.where(d < 0, -u0 / d, np.inf)).min(axis=1)
     for k in range(_check_n(n_expand)):
-        t = first_step * 2.0 ** k
-        u = u0 + t * d
-        alive &= np.all((u >= 0) & (u <= 1), axis=1)
         idx = np.flatnonzero(alive)
         if not idx.size:
             break
-        chi2 = np.asarray(chi2_fn(domain.from_unit(u[idx])), dtype=float)
+        t = np.minimum(first_step * 2.0 ** k, t_face[idx])
+        u = np.clip(u0[idx] + t[:, None] * d[idx], 0.0, 1.0)
+        chi2 = np.asarray(chi2_fn(domain.from_unit(u)), dtype=float)
         out = ~(chi2 < threshold)
-        t_out[idx[out]], chi2_out[idx[out]] = t, chi2[out]
-        t_in[idx[~out]], chi2_in[idx[~out]] = t, chi2[~out]
-        alive[idx[out]] = False
+        t_out[idx[out]], chi2_out[idx[out]] = t[out], chi2[out]
+        t_in[idx[~out]], chi2_in[idx[~out]] = t[~out], chi2[~out]
+        alive[idx] = ~out & (t < t_face[idx])      # inside at the face: no edge on this ray
     found = np.isfinite(t_out)
     for _ in range(int(n_bisect)):
         idx = np.flatnonzero(found)
         if not idx.size:
             break
         t_mid = 0.5 * (t_in[idx] + t_out[idx])
-        chi2 = np.asarray(chi2_fn(domain.from_unit(u0[idx] + t_mid[:, None] * d[idx])),
-                          dtype=float)
+        u_mid = np.clip(u0[idx] + t_mid[:, None] * d[idx], 0.0, 1.0)
+        chi2 = np.asarray(chi2_fn(domain.from_unit(u_mid)), dtype=float)
         out = ~(chi2 < threshold)
         t_out[idx[out]], chi2_out[idx[out]] = t_mid[out], chi2[out]
         t_in[idx[~out]], chi2_in[idx[~out]] = t_mid[~out], chi2[~out]
     ray = np.flatnonzero(found)
-    inside = domain.from_unit(u0[ray] + t_in[ray, None] * d[ray])
-    outside = domain.from_unit(u0[ray] + t_out[ray, None] * d[ray])
+    inside = domain.from_unit(np.clip(u0[ray] + t_in[ray, None] * d[ray], 0.0, 1.0))
+    outside = domain.from_unit(np.clip(u0[ray] + t_out[ray, None] * d[ray], 0.0, 1.0))
     return {"ray": ray, "inside": inside, "outside": outside, "chi2_inside": chi2_in[ray],
             "chi2_outside": chi2_out[ray], "gap": t_out[ray] - t_in[ray]}

@@ -601,3 +601,33 @@ def test_shipped_seed_matches_the_installed_alpaca() -> None:
         assert cache.path(cache.key(point)).name == record["file"]
         body = {k: entry[k] for k in ("kind", "integrator", "point", "payload")}
         assert entry["sha256"] == data.cache._digest(body) and entry["kind"] == record["kind"]
+
+
+def test_edge_holdout_pairs_straddle_the_edge_and_resume(fake_alpaca: FakeAlpaca,
+                                                         tmp_path: Path) -> None:
+    """The edge hold-out's construction on a stand-in χ²: every pair has one point below and one
+    above the threshold; a second run reads every point from the cache and writes the same
+    file."""
+    from lecture_utils import datasets
+
+    recipe = datasets.EdgeRecipe(name="edge_test", n_rays=60, n_bisect=4)
+    prov = datasets.build_edge_holdout(25.0, recipe, executor="serial", progress=False,
+                                       out_dir=tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "edge_test.csv.gz")
+    assert prov["threshold"] == 25.0 + datasets.REGION_DELTA_CHI2 and prov["n_pairs"] > 5
+    assert len(table) == 2 * prov["n_pairs"] == prov["n_rows"]
+    inside = table[table["origin"] == "edge-inside"].set_index("pair")
+    outside = table[table["origin"] == "edge-outside"].set_index("pair")
+    assert (inside["chi2"] < prov["threshold"]).all()
+    assert (outside["chi2"] >= prov["threshold"]).all()
+    np.testing.assert_allclose(inside["chi2"], FakeAlpaca.value(
+        inside[list(alps.PARAMETERS)].to_numpy()), rtol=1e-12)
+    assert (inside["gap"] <= recipe.first_step * 2 ** (recipe.n_expand - 1)
+            / 2 ** recipe.n_bisect + 1e-12).all()
+    n = fake_alpaca.n_points
+    assert n == prov["n_evaluated"]                      # no point evaluated twice
+    first = (tmp_path / "out" / "edge_test.csv.gz").read_bytes()
+    datasets.build_edge_holdout(25.0, recipe, executor="serial", progress=False,
+                                out_dir=tmp_path / "out")
+    assert fake_alpaca.n_points == n                     # resumed entirely from the cache
+    assert (tmp_path / "out" / "edge_test.csv.gz").read_bytes() == first
