@@ -9,9 +9,12 @@ The notebook kernels of the nbval tests inherit the variable.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -91,8 +94,31 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         _notebook_module.stop_early()
 
 
+_SESSION_START = time.time()
+
+
+def _new_evaluations() -> tuple[int, float]:
+    """Entries of the session's evaluation cache written during this session (points that
+    neither the cache nor the shipped seed held), and the ALPaca seconds they took."""
+    root = Path(os.environ.get(_cache.ENV_VAR, "")) / "evaluations" / "points"
+    count, seconds = 0, 0.0
+    for path in root.glob("*/*.json") if root.is_dir() else []:
+        if path.stat().st_mtime >= _SESSION_START:
+            count += 1
+            with contextlib.suppress(ValueError, KeyError, TypeError, OSError):
+                seconds += float(json.loads(path.read_bytes())["payload"].get("seconds") or 0.0)
+    return count, seconds
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The wall-clock time of every notebook's nbval run, the longest first."""
+    """The wall-clock time of every notebook's nbval run, the longest first, and the ALPaca
+    evaluations the session had to make (a stale shipped seed makes ``make test`` slow)."""
+    count, seconds = _new_evaluations()
+    if count:
+        terminalreporter.section("ALPaca evaluations not in the cache or the shipped seed")
+        terminalreporter.write_line(
+            f"{count} entries ({seconds:.0f} s of ALPaca); after make test or make book, "
+            "python -m lecture_utils evaluation-seed --cache _build/cache ships them")
     if _notebook_module is None or not _notebook_module.SECONDS:
         return
     seconds = _notebook_module.SECONDS
