@@ -552,8 +552,9 @@ class EdgeRecipe:
 
 
 EDGE_RECIPE = EdgeRecipe()
-EDGE_ORIGINS: tuple[str, ...] = ("edge-inside", "edge-outside")
-"""``origin`` of the two points of an edge pair."""
+EDGE_ORIGINS: tuple[str, ...] = ("edge-inside", "edge-outside", "edge-ray")
+"""``origin`` of the two points of an edge pair, and of the other points evaluated on the rays
+(the outward steps and the bisection's other midpoints)."""
 
 
 def build_edge_holdout(chi2_min: float, recipe: EdgeRecipe = EDGE_RECIPE, *,
@@ -562,8 +563,9 @@ def build_edge_holdout(chi2_min: float, recipe: EdgeRecipe = EDGE_RECIPE, *,
                        out_dir: str | Path = data.SHIPPED_DIR) -> dict[str, Any]:
     """Build and write the edge hold-out: pairs of points that straddle the region's edge
     χ² = ``chi2_min`` + :data:`~lecture_utils.stats.REGION_DELTA_CHI2`, a few bisection steps
-    apart, where a surrogate's gate is most likely wrong. No point of it is used for training
-    or model selection.
+    apart, where a surrogate's gate is most likely wrong, and every other point evaluated on the
+    rays (inside and outside the region, at a range of distances from the edge). No point of it
+    is used for training or model selection.
 
     Every evaluation goes through the per-point cache (:func:`lecture_utils.data.evaluate_cached`,
     integrator ``"tabulated"``): the construction is deterministic, so a run that was stopped
@@ -596,15 +598,18 @@ def build_edge_holdout(chi2_min: float, recipe: EdgeRecipe = EDGE_RECIPE, *,
         rng.choice(len(pool), size=min(recipe.n_rays, len(pool)), replace=False)]
     n_evaluated = [0]
     failed: list[int] = [0]
+    walked: list[pd.DataFrame] = []
 
     def chi2_fn(points: np.ndarray) -> np.ndarray:
         table = data.evaluate_cached(points, "tabulated", name=recipe.name, workers=workers,
                                      executor=executor, progress=progress)
         n_evaluated[0] += len(points)
         failed[0] += int((table["status"] != "ok").sum())
+        walked.append(table[[*alps.PARAMETERS, "chi2"]])
         return table["chi2"].to_numpy(dtype=float)
 
     chi2_starts = chi2_fn(starts)
+    walked.clear()  # the starts are points of the hold-out set, not of this one
     inside = chi2_starts < threshold
     directions = design.random_directions(len(starts), len(alps.PARAMETERS), seed=recipe.seed + 1)
     pairs = design.edge_pairs(chi2_fn, starts[inside], chi2_starts[inside], directions[inside],
@@ -615,9 +620,16 @@ def build_edge_holdout(chi2_min: float, recipe: EdgeRecipe = EDGE_RECIPE, *,
         pd.DataFrame(pairs[side], columns=list(alps.PARAMETERS)).assign(
             chi2=pairs[f"chi2_{side}"], origin=origin, pair=np.arange(n_pairs),
             gap=pairs["gap"])
-        for side, origin in zip(("inside", "outside"), EDGE_ORIGINS, strict=True)],
+        for side, origin in zip(("inside", "outside"), EDGE_ORIGINS[:2], strict=True)],
         ignore_index=True)
-    table = table[np.isfinite(table["chi2"])].sort_values(["pair", "origin"], kind="stable")
+    cols = list(alps.PARAMETERS)
+    on_rays = pd.concat(walked, ignore_index=True).drop_duplicates(cols)
+    seen = pd.concat([table[cols], pd.DataFrame(starts, columns=cols)]).set_index(cols).index
+    on_rays = on_rays[~on_rays.set_index(cols).index.isin(seen)]
+    table = pd.concat([table.sort_values(["pair", "origin"], kind="stable"),
+                       on_rays.assign(origin=EDGE_ORIGINS[2], pair=-1, gap=np.nan)],
+                      ignore_index=True)
+    table = table[np.isfinite(table["chi2"])].reset_index(drop=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / f"{recipe.name}.csv.gz", index=False, float_format="%.17g",
@@ -630,9 +642,10 @@ def build_edge_holdout(chi2_min: float, recipe: EdgeRecipe = EDGE_RECIPE, *,
                         "never used for training or selection"),
         "columns": {**{p: f"{p} [{alps.UNITS[p] or 'dimensionless'}]" for p in alps.PARAMETERS},
                     "chi2": "chi2, integrator 'tabulated'",
-                    "origin": "edge-inside (chi2 < threshold) or edge-outside",
-                    "pair": "index of the pair", "gap": "distance of the pair in unit-cube "
-                                                        "coordinates"},
+                    "origin": "edge-inside (chi2 < threshold) or edge-outside: the two points "
+                              "of a pair; edge-ray: another point evaluated on a ray",
+                    "pair": "index of the pair (-1 for edge-ray points)",
+                    "gap": "distance of the pair in unit-cube coordinates"},
         "integrator": "tabulated", "exact_running_key": alps.exact_running_key(),
         "recipe": asdict(recipe), "chi2_min": float(chi2_min), "threshold": threshold,
         "region_delta_chi2": REGION_DELTA_CHI2, "n_starts": int(len(starts)),

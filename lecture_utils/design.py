@@ -148,6 +148,7 @@ def edge_pairs(chi2_fn: Callable[[np.ndarray], np.ndarray], starts: np.ndarray,
     alive = np.ones(n, dtype=bool)            # still walking outwards
     with np.errstate(divide="ignore", invalid="ignore"):   # distance to the cube's faces
         t_face = np.where(d > 0, (1.0 - u0) / d, np.where(d < 0, -u0 / d, np.inf)).min(axis=1)
+    alive &= t_face > 0                       # a start on a face, pointing out: no walk
     for k in range(_check_n(n_expand)):
         idx = np.flatnonzero(alive)
         if not idx.size:

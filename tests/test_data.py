@@ -615,7 +615,10 @@ def test_edge_holdout_pairs_straddle_the_edge_and_resume(fake_alpaca: FakeAlpaca
                                        out_dir=tmp_path / "out")
     table = pd.read_csv(tmp_path / "out" / "edge_test.csv.gz")
     assert prov["threshold"] == 25.0 + datasets.REGION_DELTA_CHI2 and prov["n_pairs"] > 5
-    assert len(table) == 2 * prov["n_pairs"] == prov["n_rows"]
+    pairs = table[table["pair"] >= 0]
+    assert len(pairs) == 2 * prov["n_pairs"] and len(table) == prov["n_rows"]
+    assert not table.duplicated(list(alps.PARAMETERS)).any()
+    assert set(table["origin"]) == set(datasets.EDGE_ORIGINS)
     inside = table[table["origin"] == "edge-inside"].set_index("pair")
     outside = table[table["origin"] == "edge-outside"].set_index("pair")
     assert (inside["chi2"] < prov["threshold"]).all()

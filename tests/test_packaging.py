@@ -277,7 +277,8 @@ venv = Path(sys.argv[1])
 assert Path(lecture_utils.__file__).resolve().is_relative_to(venv.resolve()), lecture_utils.__file__
 assert _paths.source_checkout() is None
 assert datasets.DEFAULT_WORKDIR == Path("datasets")
-assert data.available() == ["dense", "holdout", "train"]
+assert data.available() == ["dense", "edge_holdout", "holdout", "train"]
+assert data.SEED_FILE.exists() and data.seed_entry("chi2", "nothing.json") is None
 assert len(data.load("train")) > 1000 and data.provenance("holdout")["name"] == "holdout"
 # chapter 1
 assert abs(stats.delta_chi2(0.95, dof=6) - 12.5916) < 1e-3

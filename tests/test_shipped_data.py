@@ -141,3 +141,44 @@ def test_shipped_evaluation_seed_reproduces_alpaca() -> None:
         values = alps.chi2(points, integrator)
         np.testing.assert_allclose(values, [e["payload"]["chi2"] for e in picked], rtol=1e-9,
                                    err_msg=integrator)
+
+
+def test_edge_holdout_schema_provenance_and_pairs() -> None:
+    """The edge hold-out: pairs straddle the edge of the course's region (its reference minimum
+    is the training data's), the rest lie on the rays; no point is a training point."""
+    from lecture_utils import datasets
+    from lecture_utils.surrogate import TRAINING_SETS, training_arrays
+
+    df = data.load("edge_holdout")
+    prov = data.provenance("edge_holdout")
+    assert list(df.columns) == [*alps.PARAMETERS, "chi2", "origin", "pair", "gap"]
+    assert np.isfinite(df[[*alps.PARAMETERS, "chi2"]].to_numpy()).all()
+    assert alps.DOMAIN.contains(df[list(alps.PARAMETERS)].to_numpy()).all()
+    assert not df.duplicated(list(alps.PARAMETERS)).any() and len(df) == prov["n_rows"]
+    assert set(df["origin"]) == set(datasets.EDGE_ORIGINS)
+    assert prov["chi2_min"] == training_arrays(TRAINING_SETS)[1].min()
+    assert prov["threshold"] == prov["chi2_min"] + REGION_DELTA_CHI2
+    assert prov["integrator"] == "tabulated" and prov["exact_running_key"] == \
+        alps.exact_running_key()
+    inside = df[df["origin"] == "edge-inside"].set_index("pair").sort_index()
+    outside = df[df["origin"] == "edge-outside"].set_index("pair").sort_index()
+    assert list(inside.index) == list(outside.index) == list(range(prov["n_pairs"]))
+    assert (inside["chi2"] < prov["threshold"]).all()
+    assert (outside["chi2"] >= prov["threshold"]).all()
+    step = np.linalg.norm(alps.DOMAIN.to_unit(outside[list(alps.PARAMETERS)].to_numpy())
+                          - alps.DOMAIN.to_unit(inside[list(alps.PARAMETERS)].to_numpy()), axis=1)
+    np.testing.assert_allclose(step, inside["gap"], rtol=1e-6)
+    training = pd.concat([data.load(n) for n in TRAINING_SETS])
+    assert not pd.concat([df, training])[list(alps.PARAMETERS)].duplicated().any()
+    # a hold-out point recurs only as the inside point of a pair whose edge lay closer to it
+    # than the bisection's resolution
+    shared = df.merge(data.load("holdout")[list(alps.PARAMETERS)], on=list(alps.PARAMETERS))
+    assert (shared["origin"] == "edge-inside").all() and len(shared) <= 0.05 * prov["n_pairs"]
+
+
+@pytest.mark.slow
+def test_edge_holdout_points_reproduce() -> None:
+    df = data.load("edge_holdout")
+    sample = df.sample(n=4, random_state=2)
+    values = alps.chi2(sample[list(alps.PARAMETERS)].to_numpy(), "tabulated")
+    np.testing.assert_allclose(values, sample["chi2"], rtol=1e-9)
