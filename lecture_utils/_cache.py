@@ -66,10 +66,9 @@ def building(entry: str | os.PathLike[str]) -> Iterator[None]:
 
     An exclusive advisory lock (:func:`fcntl.flock`) on a file named by a hash of ``entry``'s
     absolute path in ``cache_dir("locks")`` (so cache folders hold only entries), released when
-    the block ends or the process dies. Check for the entry
-    again inside the block: another process may have built it while this one waited. Entries
-    are still installed atomically (a rename), so readers that take no lock never see a
-    half-written one.
+    the block ends or the process dies. Check for the entry again inside the block: another
+    process may have built it while this one waited. Entries are still installed atomically (a
+    rename), so readers that take no lock never see a half-written one.
 
     Parameters
     ----------
