@@ -104,9 +104,10 @@ def test_size_and_emphasis(name: str) -> None:
 
 
 @pytest.mark.slow
-def test_dense_points_reproduce() -> None:
-    df = data.load("dense")
-    sample = df.sample(n=4, random_state=1)
+@pytest.mark.parametrize(("name", "random_state"), [("dense", 1), ("edge_holdout", 2)])
+def test_tabulated_points_reproduce(name: str, random_state: int) -> None:
+    """A sample of a set evaluated with the tabulated exact running, evaluated again."""
+    sample = data.load(name).sample(n=4, random_state=random_state)
     values = alps.chi2(sample[list(alps.PARAMETERS)].to_numpy(), "tabulated")
     np.testing.assert_allclose(values, sample["chi2"], rtol=1e-9)
 
@@ -174,11 +175,3 @@ def test_edge_holdout_schema_provenance_and_pairs() -> None:
     # than the bisection's resolution
     shared = df.merge(data.load("holdout")[list(alps.PARAMETERS)], on=list(alps.PARAMETERS))
     assert (shared["origin"] == "edge-inside").all() and len(shared) <= 0.05 * prov["n_pairs"]
-
-
-@pytest.mark.slow
-def test_edge_holdout_points_reproduce() -> None:
-    df = data.load("edge_holdout")
-    sample = df.sample(n=4, random_state=2)
-    values = alps.chi2(sample[list(alps.PARAMETERS)].to_numpy(), "tabulated")
-    np.testing.assert_allclose(values, sample["chi2"], rtol=1e-9)
