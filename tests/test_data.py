@@ -568,6 +568,8 @@ def test_seed_serves_missing_entries_without_evaluating(fake_alpaca: FakeAlpaca,
     assert prov["n_entries"] == 4 and prov["entries"] == {"chi2/exact/checks": 4}
     first_bytes = seed.read_bytes()
     assert data.write_seed(tmp_path, seed)["n_entries"] == 4 and seed.read_bytes() == first_bytes
+    elsewhere = tmp_path / "other" / "seed.jsonl.gz"                     # any name, same bytes
+    assert data.write_seed(tmp_path, elsewhere) and elsewhere.read_bytes() == first_bytes
     assert (seed.parent / "evaluation_seed.provenance.json").exists()
 
     monkeypatch.setattr(data.cache, "SEED_FILE", seed)

@@ -150,23 +150,27 @@ class _PointCache:
             if shipped is None:
                 return None
             raw = shipped
-        try:
-            entry = json.loads(raw)
-            body = {k: entry[k] for k in _SIGNED}
-            problem = None
-            if entry.get("sha256") != _digest(body):
-                problem = "checksum mismatch"
-            elif (entry["kind"], entry["integrator"]) != (self.kind, self.integrator) or \
-                    np.array(entry["point"], dtype=np.float64).tobytes() != \
-                    np.ascontiguousarray(point, dtype=np.float64).tobytes():
-                problem = "it holds another evaluation"
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            problem = f"unreadable ({type(exc).__name__}: {exc})"
+        entry, problem = self.check(raw, point)
         if problem is not None:
             warnings.warn(f"evaluation cache entry {path} is corrupt: {problem}; evaluating the "
                           "point again", CacheCorruptionWarning, stacklevel=3)
             return None
         return entry["payload"]
+
+    def check(self, raw: bytes, point: np.ndarray) -> tuple[dict[str, Any], str | None]:
+        """The entry parsed from ``raw`` and what is wrong with it as the entry of ``point``
+        (``None`` if nothing): unreadable, a checksum mismatch, or another evaluation."""
+        try:
+            entry = json.loads(raw)
+            if entry.get("sha256") != _digest({k: entry[k] for k in _SIGNED}):
+                return entry, "checksum mismatch"
+            if (entry["kind"], entry["integrator"]) != (self.kind, self.integrator) or \
+                    np.array(entry["point"], dtype=np.float64).tobytes() != \
+                    np.ascontiguousarray(point, dtype=np.float64).tobytes():
+                return entry, "it holds another evaluation"
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError) as exc:
+            return {}, f"unreadable ({type(exc).__name__}: {exc})"
+        return entry, None
 
     def write(self, key: str, point: np.ndarray, payload: Any, name: str) -> Any:
         """Store ``payload`` for ``point`` atomically (temporary file, fsync, rename: a reader in
@@ -431,15 +435,16 @@ def write_seed(cache_root: str | os.PathLike[str], out: str | os.PathLike[str] =
     seconds = 0.0
     for kind in (CHI2_KIND, *TABLE_KINDS):
         for path in sorted((root / kind).glob("*.json")) if (root / kind).is_dir() else []:
+            raw = path.read_bytes()
             try:
-                entry = json.loads(path.read_bytes())
-                cache = _PointCache.open(kind, entry["integrator"])
-                point = np.array(entry["point"], dtype=np.float64)
-                if cache.path(cache.key(point)).name != path.name or \
-                        entry.get("sha256") != _digest({k: entry[k] for k in _SIGNED}):
-                    continue  # another ALPaca version, convention or code; or damaged
-            except (ValueError, KeyError, TypeError):
-                continue
+                head = json.loads(raw)
+                cache = _PointCache.open(kind, head["integrator"])
+                point = np.array(head["point"], dtype=np.float64)
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
+                continue  # damaged
+            entry, problem = cache.check(raw, point)
+            if problem is not None or cache.path(cache.key(point)).name != path.name:
+                continue  # damaged, or another ALPaca version, convention or code
             records.append((kind, path.name, entry))
             label = f"{kind}/{entry['integrator']}/{entry.get('requested_by')}"
             counts[label] = counts.get(label, 0) + 1
@@ -450,7 +455,9 @@ def write_seed(cache_root: str | os.PathLike[str], out: str | os.PathLike[str] =
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = "".join(json.dumps({"kind": k, "file": f, "entry": e}, sort_keys=True) + "\n"
                     for k, f, e in records)
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+    # no file name and no time stamp in the gzip header: the same entries give the same bytes
+    with open(out, "wb") as raw, \
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
         gz.write(lines.encode())
     provenance = {
         "description": "entries of the per-point evaluation cache that the book's chapters "
